@@ -1,0 +1,44 @@
+# Two commands do all the set-up: `make demo` runs the product's main job, `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck crds bench-decisions bench-apiserver clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## demo: simulate the seed rollout (my-app, 80/20 first step) on a virtual clock
+demo: $(STAMP)
+	$(BIN)/canary simulate examples/my-app.yaml --scenario examples/scenarios/healthy.yaml
+
+## test: lint, type-check, check generated CRDs, and run the whole test suite
+test: $(STAMP)
+	$(BIN)/ruff check canary tests bench
+	$(BIN)/ruff format --check canary tests bench
+	$(BIN)/mypy canary
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check canary tests bench
+	$(BIN)/ruff format --check canary tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy canary
+
+## crds: regenerate crds/ from the pydantic models
+crds: $(STAMP)
+	$(BIN)/canary crds --output crds
+
+bench-decisions: $(STAMP)
+	$(BIN)/python -m bench.decisions
+
+bench-apiserver: $(STAMP)
+	$(BIN)/python -m bench.apiserver
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

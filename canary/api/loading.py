@@ -1,0 +1,114 @@
+"""Reads API objects from YAML and turns validation errors into messages that name the field."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from canary.api.alert_provider import AlertProvider
+from canary.api.canary import Canary
+from canary.api.common import API_VERSION
+from canary.api.metric_template import MetricTemplate
+
+MODELS: dict[str, type[BaseModel]] = {
+    "Canary": Canary,
+    "MetricTemplate": MetricTemplate,
+    "AlertProvider": AlertProvider,
+}
+
+
+class InvalidObject(ValueError):
+    """An object that does not satisfy the API; `problems` are `field.path: reason` lines."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        super().__init__(f"{source}: " + "; ".join(problems))
+        self.source = source
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Document:
+    """One YAML document of a file, with where it came from."""
+
+    source: str
+    body: Any
+
+    @property
+    def kind(self) -> str | None:
+        if isinstance(self.body, dict):
+            kind = self.body.get("kind")
+            return kind if isinstance(kind, str) else None
+        return None
+
+    @property
+    def is_ours(self) -> bool:
+        return isinstance(self.body, dict) and self.body.get("apiVersion") == API_VERSION
+
+
+def field_path(location: tuple[int | str, ...]) -> str:
+    """`spec.analysis.metrics[0].name` from pydantic's error location."""
+    path = ""
+    for part in location:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "(document)"
+
+
+def describe(error: ValidationError) -> list[str]:
+    """One `path: reason` line per problem."""
+    lines = []
+    for problem in error.errors():
+        # Model validators report at the model; strip pydantic's "Value error, " prefix.
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        location = tuple(
+            p for p in problem["loc"] if not (isinstance(p, str) and p.startswith("function-"))
+        )
+        if problem["type"] == "extra_forbidden":
+            message = "unknown field"
+        lines.append(f"{field_path(location)}: {message}")
+    return lines
+
+
+def read_documents(path: Path) -> Iterator[Document]:
+    """Every non-empty YAML document in a file."""
+    text = path.read_text()
+    try:
+        bodies = list(yaml.safe_load_all(text))
+    except yaml.YAMLError as error:
+        raise InvalidObject(str(path), [f"(document): not valid YAML: {error}"]) from error
+    for index, body in enumerate(bodies):
+        if body is not None:
+            yield Document(f"{path}#{index}" if len(bodies) > 1 else str(path), body)
+
+
+def parse(document: Document) -> BaseModel:
+    """The API object in a document; InvalidObject says what is wrong."""
+    if not isinstance(document.body, dict):
+        raise InvalidObject(document.source, ["(document): expected a mapping"])
+    model = MODELS.get(document.kind or "")
+    if model is None:
+        raise InvalidObject(
+            document.source, [f"kind: unknown kind {document.kind!r} in {API_VERSION}"]
+        )
+    body = {k: v for k, v in document.body.items() if k != "status" or document.kind != "Canary"}
+    try:
+        return model.model_validate(body)
+    except ValidationError as error:
+        raise InvalidObject(document.source, describe(error)) from error
+
+
+def load_canary(path: Path) -> Canary:
+    """The single Canary in a file; InvalidObject when there is none or it is invalid."""
+    canaries = [d for d in read_documents(path) if d.kind == "Canary"]
+    if len(canaries) != 1:
+        raise InvalidObject(str(path), [f"(document): expected one Canary, found {len(canaries)}"])
+    parsed = parse(canaries[0])
+    assert isinstance(parsed, Canary)
+    return parsed

@@ -1,0 +1,68 @@
+"""The MetricTemplate resource: a reusable metric query with variables."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field
+
+from canary.api.common import Duration, Model, ObjectMeta, SecretKeyReference
+
+
+class MetricProviderType(StrEnum):
+    """Metric back ends. Prometheus is the first; a new one is one new provider module."""
+
+    PROMETHEUS = "prometheus"
+
+
+class BasicAuth(Model):
+    """Basic authentication read from a Secret with keys `username` and `password`."""
+
+    secret_ref: SecretKeyReference
+
+
+class TLSOptions(Model):
+    """TLS settings for the provider's connection."""
+
+    insecure_skip_verify: bool = False
+    ca_secret_ref: SecretKeyReference | None = None
+    server_name: str | None = None
+
+
+class MetricProvider(Model):
+    """Where and how to run the query."""
+
+    type: MetricProviderType = MetricProviderType.PROMETHEUS
+    address: str = Field(
+        pattern=r"^https?://", description="Base URL, e.g. http://prometheus.istio-system:9090"
+    )
+    bearer_token_secret_ref: SecretKeyReference | None = None
+    basic_auth: BasicAuth | None = None
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="Extra HTTP headers (not secrets: use a secretRef)."
+    )
+    tls: TLSOptions | None = None
+    timeout: Duration = Field("5s", description="Timeout of one query.")
+
+
+class MetricTemplateSpec(Model):
+    """A PromQL query with `{{ variable }}` placeholders filled in per Canary."""
+
+    provider: MetricProvider
+    query: str = Field(
+        min_length=1,
+        description="Variables: name, namespace, target, primary, canary, service, interval, and templateVariables.",
+    )
+    variables: dict[str, str] = Field(
+        default_factory=dict, description="Defaults for custom variables."
+    )
+
+
+class MetricTemplate(Model):
+    """A reusable metric query."""
+
+    api_version: Literal["canary.dev/v1alpha1"] = "canary.dev/v1alpha1"
+    kind: Literal["MetricTemplate"] = "MetricTemplate"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: MetricTemplateSpec

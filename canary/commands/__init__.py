@@ -1,0 +1,1 @@
+"""Sub-commands of the `canary` CLI; each module defines `register(subparsers)`."""
