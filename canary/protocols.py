@@ -1,0 +1,82 @@
+"""One small Protocol per kind of adapter; a new provider is one new module that satisfies one."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from canary.analysis.results import CheckResult
+from canary.api.canary import Canary, Webhook
+from canary.engine.types import GateResult, Routes, TrafficSample
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One point of a metric's series."""
+
+    time: float
+    value: float
+
+
+class MetricProvider(Protocol):
+    """A metric back end (Prometheus first). Failures are raised as MetricProviderError."""
+
+    def query(self, query: str, at: datetime) -> float | None:
+        """The query's single value at `at`; None when there is no data."""
+        ...
+
+    def query_range(self, query: str, start: datetime, end: datetime, step: float) -> list[Sample]:
+        """The query's samples over [start, end]; empty when there is no data."""
+        ...
+
+
+class MetricProviderError(Exception):
+    """The provider could not answer (down, slow, refused, malformed answer)."""
+
+
+@dataclass(frozen=True)
+class AnalysisOutcome:
+    """Every metric's result for one interval, and the traffic seen by each side."""
+
+    results: Sequence[CheckResult]
+    traffic: TrafficSample | None
+
+
+class Analyzer(Protocol):
+    """Runs a Canary's analysis at a point in time."""
+
+    def analyze(self, canary: Canary, at: datetime) -> AnalysisOutcome: ...
+
+
+class TrafficRouter(Protocol):
+    """A mesh's routing for one Canary (Istio VirtualService first)."""
+
+    def reconcile(self, canary: Canary) -> None:
+        """Create or update the routing objects, leaving the live weights and mirror alone."""
+        ...
+
+    def get_routes(self, canary: Canary) -> Routes | None:
+        """The live weights, read back from the mesh; None when the routing does not exist."""
+        ...
+
+    def set_routes(self, canary: Canary, routes: Routes) -> None:
+        """Change only the weights and the mirror."""
+        ...
+
+
+class WebhookRunner(Protocol):
+    """Calls a Canary's webhooks of one type."""
+
+    def run(
+        self, canary: Canary, hooks: Sequence[Webhook], payload: Mapping[str, object]
+    ) -> GateResult: ...
+
+
+class Notifier(Protocol):
+    """A notification destination (Slack, Teams, Discord, a generic webhook)."""
+
+    def post(self, canary: Canary, severity: str, message: str, fields: Mapping[str, str]) -> None:
+        """Send one message; raises on failure, never logs a secret."""
+        ...
