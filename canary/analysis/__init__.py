@@ -1,0 +1,1 @@
+"""Pure analysis: threshold and relative checks, a Kayenta-compatible judge, a sequential test."""
