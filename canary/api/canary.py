@@ -554,9 +554,6 @@ class CanaryStatus(Model):
     step_started_at: datetime | None = None
     last_analysis_at: datetime | None = None
     not_ready_since: datetime | None = None
-    gates_passed: list[str] = Field(
-        default_factory=list, description="Gates already open in this run."
-    )
     handled_request: str | None = Field(None, description="Id of the last manual request acted on.")
     message: str = ""
     last_transition_time: datetime | None = None

@@ -1,0 +1,74 @@
+"""Status bookkeeping shared by every decision: conditions, transition time and step history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from canary.api.canary import HISTORY_LIMIT, CanaryStatus, HistoryEntry, Phase
+from canary.api.common import Condition
+
+PROMOTED = "Promoted"
+ROLLING_OUT = "RollingOut"
+"""True while a run is in progress; its reason is the phase and its message says why."""
+
+_ACTIVE = {
+    Phase.WAITING,
+    Phase.PROGRESSING,
+    Phase.PAUSED,
+    Phase.WAITING_PROMOTION,
+    Phase.PROMOTING,
+    Phase.FINALISING,
+}
+
+
+def close_tick(previous: CanaryStatus, status: CanaryStatus, now: datetime, verdict: str) -> None:
+    """Stamps the transition time, refreshes the conditions and appends a history entry."""
+    if status.phase != previous.phase:
+        status.last_transition_time = now
+    if status.phase is None:
+        return
+    _set_condition(
+        status, PROMOTED, _promoted(status.phase), status.phase.value, status.message, now
+    )
+    active: Literal["True", "False"] = "True" if status.phase in _ACTIVE else "False"
+    _set_condition(status, ROLLING_OUT, active, status.phase.value, status.message, now)
+    if verdict:
+        entry = HistoryEntry(
+            time=now,
+            phase=status.phase,
+            canary_weight=status.canary_weight,
+            mirror_weight=status.mirror_weight,
+            verdict=verdict,
+            reason=status.message,
+        )
+        status.history = [*status.history, entry][-HISTORY_LIMIT:]
+
+
+def _promoted(phase: Phase) -> Literal["True", "False", "Unknown"]:
+    if phase in (Phase.INITIALIZED, Phase.SUCCEEDED):
+        return "True"
+    if phase in (Phase.FAILED, Phase.ABORTED):
+        return "False"
+    return "Unknown"
+
+
+def _set_condition(
+    status: CanaryStatus,
+    kind: str,
+    value: Literal["True", "False", "Unknown"],
+    reason: str,
+    message: str,
+    now: datetime,
+) -> None:
+    """Kubernetes semantics: lastTransitionTime moves only when the condition's status changes."""
+    existing = next((c for c in status.conditions if c.type == kind), None)
+    changed = existing is None or existing.status != value
+    condition = Condition(
+        type=kind,
+        status=value,
+        reason=reason,
+        message=message,
+        last_transition_time=now if changed or existing is None else existing.last_transition_time,
+    )
+    status.conditions = [c for c in status.conditions if c.type != kind] + [condition]

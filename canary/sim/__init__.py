@@ -1,0 +1,1 @@
+"""The simulator: the real engine on a virtual clock against a synthetic traffic model."""

@@ -1,0 +1,140 @@
+"""The scenario format of `canary simulate`: traffic, how each side behaves over time, and events."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import yaml
+from pydantic import Field, ValidationError, model_validator
+
+from canary.api.canary import WebhookType
+from canary.api.common import Duration, Model, parse_duration
+from canary.api.loading import InvalidObject, describe
+from canary.engine.types import RequestKind
+
+Z99 = 2.3263478740408408
+"""The standard normal 99th percentile: turns a p50/p99 pair into a log-normal's sigma."""
+
+
+class Latency(Model):
+    """Response time as a log-normal distribution given by its median and 99th percentile."""
+
+    p50: float = Field(gt=0, description="Median in milliseconds.")
+    p99: float = Field(gt=0, description="99th percentile in milliseconds.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Latency:
+        if self.p99 < self.p50:
+            raise ValueError(f"p99 ({self.p99}) is below p50 ({self.p50})")
+        return self
+
+    @property
+    def mu(self) -> float:
+        return math.log(self.p50)
+
+    @property
+    def sigma(self) -> float:
+        return (math.log(self.p99) - math.log(self.p50)) / Z99
+
+
+class Change(Model):
+    """From `at` (after the new revision appears) on, the side behaves differently."""
+
+    at: Duration
+    error_rate: float | None = Field(None, ge=0, le=1)
+    latency: Latency | None = None
+
+
+class Overload(Model):
+    """Errors that appear only under load: above `rps` requests per second, this error rate."""
+
+    rps: float = Field(gt=0)
+    error_rate: float = Field(ge=0, le=1)
+
+
+class Side(Model):
+    """How the primary or the canary behaves."""
+
+    error_rate: float = Field(0.001, ge=0, le=1)
+    latency: Latency = Field(default_factory=lambda: Latency(p50=40, p99=150))
+    changes: list[Change] = Field(default_factory=list)
+    overload: Overload | None = None
+    ready_after: Duration = Field("10s", description="Time from scale-up or promotion to ready.")
+    never_ready: bool = False
+    flapping: Duration | None = Field(
+        None, description="Once ready, alternate ready/not ready with this period."
+    )
+
+    def error_rate_at(self, seconds: float) -> float:
+        rate = self.error_rate
+        for change in self._changes_until(seconds):
+            if change.error_rate is not None:
+                rate = change.error_rate
+        return rate
+
+    def latency_at(self, seconds: float) -> Latency:
+        latency = self.latency
+        for change in self._changes_until(seconds):
+            if change.latency is not None:
+                latency = change.latency
+        return latency
+
+    def _changes_until(self, seconds: float) -> list[Change]:
+        timed = sorted(self.changes, key=lambda c: parse_duration(c.at))
+        return [c for c in timed if parse_duration(c.at) <= seconds]
+
+
+class TrafficPoint(Model):
+    """From `at` on, users send `rps` requests per second."""
+
+    at: Duration = "0s"
+    rps: float = Field(ge=0)
+
+
+class GateOpening(Model):
+    """A gate webhook that answers 2xx from `opensAt` on (never when unset)."""
+
+    type: WebhookType
+    opens_at: Duration | None = None
+
+
+class RequestAt(Model):
+    """An operator's manual request at a time."""
+
+    at: Duration
+    kind: RequestKind
+
+
+class Scenario(Model):
+    """A synthetic world for one rollout. Times count from the moment the new revision appears."""
+
+    name: str = "scenario"
+    description: str = ""
+    duration: Duration = Field("2h", description="Stop the simulation after this much time.")
+    traffic: list[TrafficPoint] = Field(
+        default_factory=lambda: [TrafficPoint(rps=50)], min_length=1
+    )
+    primary: Side = Field(default_factory=Side)
+    canary: Side = Field(default_factory=Side)
+    gates: list[GateOpening] = Field(default_factory=list)
+    requests: list[RequestAt] = Field(default_factory=list)
+
+    def rps_at(self, seconds: float) -> float:
+        rate = 0.0
+        for point in sorted(self.traffic, key=lambda p: parse_duration(p.at)):
+            if parse_duration(point.at) <= seconds:
+                rate = point.rps
+        return rate
+
+
+def load_scenario(path: Path) -> Scenario:
+    """Reads a scenario file; InvalidObject names the field of any problem."""
+    try:
+        body = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise InvalidObject(str(path), [f"(document): {error}"]) from error
+    try:
+        return Scenario.model_validate(body or {})
+    except ValidationError as error:
+        raise InvalidObject(str(path), describe(error)) from error
