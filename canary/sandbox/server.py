@@ -1,0 +1,258 @@
+"""The HTTP server: a threaded stdlib server with keep-alive, chunked watch streams and a kubeconfig."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterable
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import yaml
+
+from canary.sandbox import crds
+from canary.sandbox.api import Api, Response
+from canary.sandbox.errors import ApiError
+from canary.sandbox.resources import Registry
+from canary.sandbox.store import Store, WriteOptions
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 64 * 1024 * 1024
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+    api: Api
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: the client reuses connections from its pool
+    server_version = "canary-sandbox"
+    sys_version = ""
+    disable_nagle_algorithm = True
+    server: _Server
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_POST(self) -> None:
+        self._serve("POST")
+
+    def do_PUT(self) -> None:
+        self._serve("PUT")
+
+    def do_PATCH(self) -> None:
+        self._serve("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._serve("DELETE")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s " + format, self.address_string(), *args)
+
+    def _serve(self, method: str) -> None:
+        try:
+            # Always drain the body first: a body left unread would be parsed as the next request.
+            body = self._read_body()
+        except (ValueError, OSError) as exc:
+            self.close_connection = True
+            self._send(
+                Response(400, ApiError(400, "BadRequest", f"bad request body: {exc}").status())
+            )
+            return
+        url = urlsplit(self.path)
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        response = self.server.api.handle(method, unquote(url.path), url.query, headers, body)
+        try:
+            if response.stream is not None:
+                self._stream(response)
+            else:
+                self._send(response)
+        except (TimeoutError, BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks: list[bytes] = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            raise ValueError("request entity too large")
+        return self.rfile.read(length) if length else b""
+
+    def _head(self, code: int, headers: list[tuple[str, str]]) -> bytes:
+        try:
+            phrase = HTTPStatus(code).phrase
+        except ValueError:
+            phrase = ""
+        lines = [
+            f"HTTP/1.1 {code} {phrase}",
+            f"Date: {self.date_time_string()}",
+            "Cache-Control: no-cache, private",
+        ]
+        lines += [f"{k}: {v}" for k, v in headers]
+        if self.close_connection:
+            lines.append("Connection: close")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
+
+    def _send(self, response: Response) -> None:
+        if response.text is not None:
+            payload, content_type = response.text.encode(), "text/plain; charset=utf-8"
+        else:
+            payload, content_type = _dumps(response.body), "application/json"
+        headers = [("Content-Type", content_type), ("Content-Length", str(len(payload)))]
+        headers += [("Warning", f"299 - {json.dumps(w)}") for w in response.warnings]
+        # One write for head and body: two small writes meet Nagle and delayed ACKs (40 ms).
+        self.wfile.write(self._head(response.code, headers) + payload)
+
+    def _stream(self, response: Response) -> None:
+        assert response.stream is not None
+        headers = [("Content-Type", "application/json"), ("Transfer-Encoding", "chunked")]
+        self.wfile.write(self._head(200, headers))
+        events = response.stream
+        try:
+            for kind, obj in events:
+                data = _dumps({"type": kind, "object": obj}) + b"\n"
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        except ApiError as exc:
+            data = _dumps({"type": "ERROR", "object": exc.status()}) + b"\n"
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        except (BrokenPipeError, ConnectionResetError):
+            raise
+        except Exception:
+            log.exception("watch stream failed")
+            self.close_connection = True
+            return
+        finally:
+            events.close()
+        self.wfile.write(b"0\r\n\r\n")
+
+
+class ApiServer:
+    """The emulated API server: a store, the REST API over it, and an HTTP listener.
+
+    `ApiServer(port=0)` picks a free port. `start()` serves from a daemon thread, `stop()` ends open
+    watches and closes the socket. `history` is how many changes watches can resume from (older
+    resourceVersions get 410 Expired); `bookmark_interval` is how often a quiet watch that asked
+    for bookmarks gets one.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        crd_paths: Iterable[str | Path] = (),
+        history: int = 10_000,
+        bookmark_interval: float = 60.0,
+    ) -> None:
+        self.store = Store(Registry(), history=history, bookmark_interval=bookmark_interval)
+        self._httpd = _Server((host, port), _Handler)
+        self.api = Api(self.store, f"{host}:{self.port}")
+        self._httpd.api = self.api
+        self._thread: threading.Thread | None = None
+        self.load_crds(crd_paths)
+
+    @property
+    def host(self) -> str:
+        return str(self._httpd.server_address[0])
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def load_crds(self, paths: Iterable[str | Path]) -> list[str]:
+        """Create (or replace) every CRD found in the YAML files and directories; their names."""
+        names = []
+        crd_type = self.store.registry.find(
+            "apiextensions.k8s.io", "v1", "customresourcedefinitions"
+        )
+        assert crd_type is not None
+        opts = WriteOptions(manager="canary-sandbox")
+        for doc in crds.load(paths):
+            name = doc.get("metadata", {}).get("name", "")
+            try:
+                self.store.create(crd_type, "", doc, opts)
+            except ApiError as exc:
+                if exc.code != 409:
+                    raise
+                current = self.store.get(crd_type, "", name)
+                doc = {**doc, "metadata": {**doc["metadata"], "resourceVersion": None}}
+                self.store.update(
+                    crd_type, "", name, {**doc, "status": current.get("status")}, opts
+                )
+            names.append(name)
+        return names
+
+    def start(self) -> ApiServer:
+        self._thread = threading.Thread(
+            target=self.serve_forever, name="sandbox-apiserver", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._httpd.serve_forever(poll_interval=0.2)
+
+    def stop(self) -> None:
+        self.store.close()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def kubeconfig(self, namespace: str = "default") -> dict[str, Any]:
+        """A kubeconfig for this server (plain HTTP, a dummy token) for the client and kubectl."""
+        name = "canary-sandbox"
+        return {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": name, "cluster": {"server": self.url}}],
+            "users": [{"name": name, "user": {"token": "sandbox"}}],
+            "contexts": [
+                {"name": name, "context": {"cluster": name, "user": name, "namespace": namespace}}
+            ],
+            "current-context": name,
+            "preferences": {},
+        }
+
+    def write_kubeconfig(self, path: str | Path, namespace: str = "default") -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(
+            yaml.safe_dump(self.kubeconfig(namespace), sort_keys=False), encoding="utf-8"
+        )
+        return path
+
+    def __enter__(self) -> ApiServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
