@@ -89,8 +89,13 @@ def wilcox_test(
     *,
     confidence: float = 0.95,
     root_finder: RootFinder = R_ROOT_FINDER,
+    estimate_correction: bool = False,
 ) -> MannWhitneyResult:
-    """Two-sided test of a location shift between experiment (x) and control (y)."""
+    """Two-sided test of a location shift between experiment (x) and control (y).
+
+    ``estimate_correction=True`` keeps the continuity correction for the estimate, as Kayenta's
+    Scala port does; R (the default) drops it.
+    """
     x = as_sample(experiment, "experiment")
     y = as_sample(control, "control")
     if not 0.0 < confidence < 1.0:
@@ -98,7 +103,7 @@ def wilcox_test(
     statistic, z = standardized_statistic(x, y)
     p_value = two_sided_p_value(z)
     interval = confidence_interval(x, y, confidence, root_finder)
-    estimate = hodges_lehmann_estimate(x, y, root_finder)
+    estimate = hodges_lehmann_estimate(x, y, root_finder, correct=estimate_correction)
     return MannWhitneyResult(
         statistic=statistic,
         z=z,
@@ -191,12 +196,14 @@ def interval_root(x: FloatArray, y: FloatArray, zq: float, root_finder: RootFind
     )
 
 
-def hodges_lehmann_estimate(x: FloatArray, y: FloatArray, root_finder: RootFinder) -> float:
+def hodges_lehmann_estimate(
+    x: FloatArray, y: FloatArray, root_finder: RootFinder, *, correct: bool = False
+) -> float:
     """The shift where the uncorrected statistic is 0 (R: correct <- FALSE, uniroot at zq = 0)."""
     lower, upper = search_range(x, y)
 
     def statistic(d: float) -> float:
-        return wdiff(x, y, d, 0.0, correct=False)
+        return wdiff(x, y, d, 0.0, correct=correct)
 
     f_lower, f_upper = statistic(lower), statistic(upper)
     if f_lower * f_upper > 0:  # cannot happen for finite data; R's uniroot would stop here too
