@@ -142,7 +142,7 @@ samples = st.lists(
 @settings(max_examples=60, deadline=None)
 @given(x=samples, y=samples)
 def test_the_p_value_matches_scipy(x: list[float], y: list[float]) -> None:
-    assume(len(set(x + y)) > 1)
+    assume(not (len(set(x)) == 1 and len(set(y)) == 1))  # R cannot find an interval then
     expected = stats.mannwhitneyu(x, y, method="asymptotic", use_continuity=True).pvalue
     assert wilcox_test(x, y).p_value == pytest.approx(expected, rel=1e-9, abs=1e-12)
 
