@@ -1,0 +1,211 @@
+"""`canary judge`: the Kayenta-compatible judge as a filter, one JSON document in, one out."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+from canary.analysis.classifier import (
+    Classification,
+    Direction,
+    EffectMeasure,
+    EffectSize,
+    JudgeOptions,
+    MetricConfig,
+)
+from canary.analysis.kayenta import MetricInput, judge
+from canary.analysis.mannwhitney import R_ROOT_FINDER, SCALE_AWARE_ROOT_FINDER
+from canary.analysis.preprocess import NanStrategy, OutlierStrategy
+from canary.analysis.scorer import ScoreThresholds
+
+EXIT_BAD_INPUT = 2
+
+
+def parse_sample(value: object) -> float:
+    """A sample is a JSON number or the string "NaN" (JSON has no NaN literal)."""
+    if value == "NaN":
+        return math.nan
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f'expected a number or "NaN", got {json.dumps(value)}')
+    return float(value)
+
+
+Sample = Annotated[float, BeforeValidator(parse_sample)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel)
+
+
+class EffectSizeInput(Model):
+    measure: Literal["meanRatio", "cles"] = "meanRatio"
+    allowed_increase: float | None = None
+    allowed_decrease: float | None = None
+    critical_increase: float | None = None
+    critical_decrease: float | None = None
+
+
+class MetricInputModel(Model):
+    name: str = Field(min_length=1)
+    control: list[Sample] | None = None
+    experiment: list[Sample] | None = None
+    direction: Literal["increase", "decrease", "either"] = "either"
+    nan_strategy: Literal["remove", "replace"] = "remove"
+    outliers: Literal["keep", "remove"] = "keep"
+    tolerance: float = Field(0.25, ge=0, allow_inf_nan=False)
+    confidence: float = Field(0.98, gt=0, lt=1)
+    effect_size: EffectSizeInput = EffectSizeInput()
+    critical: bool = False
+    must_have_data: bool = False
+    groups: list[str] = []
+    muted: bool = False
+    classification: Literal["Pass", "High", "Low", "Nodata", "NodataFailMetric", "Error"] | None = (
+        None
+    )
+
+
+class ThresholdsInput(Model):
+    passing: float = Field(95.0, alias="pass", ge=0, le=100)
+    marginal: float = Field(75.0, ge=0, le=100)
+
+
+class OptionsInput(Model):
+    root_finder: Literal["r", "scaleAware"] = "r"
+    estimate_correction: bool = False
+    critical_when_effect_unknown: bool = False
+    critical_on_error: bool = False
+    noise_seed: int = 0
+
+
+class JudgeRequest(Model):
+    metrics: list[MetricInputModel] = Field(min_length=1)
+    group_weights: dict[str, Annotated[float, Field(ge=0, allow_inf_nan=False)]] = {}
+    thresholds: ThresholdsInput = ThresholdsInput()
+    options: OptionsInput = OptionsInput()
+
+
+class InputError(Exception):
+    """Bad input, already phrased as "path: problem" lines."""
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "judge",
+        help="judge canary vs baseline samples like Kayenta (JSON on stdin, JSON on stdout)",
+        description=(
+            "Reads {metrics: [{name, control, experiment, ...}], groupWeights, thresholds} on "
+            "stdin and writes {metrics: [...], score, result} on stdout. Exit 2 on bad input."
+        ),
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        request = parse_request(sys.stdin.read())
+        metrics, weights, thresholds, options = to_judge_arguments(request)
+    except InputError as error:
+        print(f"canary judge: invalid input:\n{error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    judgement = judge(metrics, weights, thresholds, options)
+    json.dump(judgement.to_dict(), sys.stdout, indent=2, allow_nan=False)
+    sys.stdout.write("\n")
+    return 0
+
+
+def parse_request(text: str) -> JudgeRequest:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InputError(f"not JSON: {error}") from None
+    try:
+        return JudgeRequest.model_validate(data)
+    except ValidationError as error:
+        raise InputError("\n".join(describe(e["loc"], e["msg"]) for e in error.errors())) from None
+
+
+def describe(location: tuple[int | str, ...], message: str) -> str:
+    """("metrics", 0, "tolerance") -> "metrics[0].tolerance: message"."""
+    path = ""
+    for part in location:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    message = message.removeprefix("Value error, ")
+    if not location and message.startswith("Input should be a valid dictionary"):
+        message = "expected a JSON object"
+    return f"{path or '(document)'}: {message}"
+
+
+def to_judge_arguments(
+    request: JudgeRequest,
+) -> tuple[list[MetricInput], dict[str, float], ScoreThresholds, JudgeOptions]:
+    problems = [
+        describe(("metrics", index, side), "required unless the metric has a classification")
+        for index, metric in enumerate(request.metrics)
+        if metric.classification is None
+        for side in ("control", "experiment")
+        if getattr(metric, side) is None
+    ]
+    total_weight = sum(request.group_weights.values())
+    if total_weight > 100:
+        problems.append(describe(("groupWeights",), f"add up to {total_weight:g}, more than 100"))
+    if request.thresholds.marginal > request.thresholds.passing:
+        problems.append(describe(("thresholds", "marginal"), "must not be above thresholds.pass"))
+    if problems:
+        raise InputError("\n".join(problems))
+    thresholds = ScoreThresholds(request.thresholds.passing, request.thresholds.marginal)
+    return (
+        [metric_input(metric) for metric in request.metrics],
+        dict(request.group_weights),
+        thresholds,
+        judge_options(request.options),
+    )
+
+
+def metric_input(metric: MetricInputModel) -> MetricInput:
+    effect = metric.effect_size
+    config = MetricConfig(
+        name=metric.name,
+        direction=Direction(metric.direction),
+        nan_strategy=NanStrategy(metric.nan_strategy),
+        outliers=OutlierStrategy(metric.outliers),
+        tolerance=metric.tolerance,
+        confidence=metric.confidence,
+        effect_size=EffectSize(
+            measure=EffectMeasure(effect.measure),
+            allowed_increase=effect.allowed_increase,
+            allowed_decrease=effect.allowed_decrease,
+            critical_increase=effect.critical_increase,
+            critical_decrease=effect.critical_decrease,
+        ),
+        critical=metric.critical,
+        must_have_data=metric.must_have_data,
+        groups=tuple(metric.groups),
+        muted=metric.muted,
+    )
+    classification = (
+        Classification(metric.classification) if metric.classification is not None else None
+    )
+    return MetricInput(
+        config=config,
+        control=tuple(metric.control or ()),
+        experiment=tuple(metric.experiment or ()),
+        classification=classification,
+    )
+
+
+def judge_options(options: OptionsInput) -> JudgeOptions:
+    return JudgeOptions(
+        root_finder=SCALE_AWARE_ROOT_FINDER
+        if options.root_finder == "scaleAware"
+        else R_ROOT_FINDER,
+        estimate_correction=options.estimate_correction,
+        critical_when_effect_unknown=options.critical_when_effect_unknown,
+        critical_on_error=options.critical_on_error,
+        noise_seed=options.noise_seed,
+    )
