@@ -1,0 +1,105 @@
+"""`canary sandbox apiserver`: run the emulated Kubernetes API server in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from kubernetes import client
+
+from canary.sandbox import crds
+from canary.sandbox.deployments import Behaviour, DeploymentSimulator, Flapping, NeverReady, Ready
+from canary.sandbox.errors import ApiError
+from canary.sandbox.server import ApiServer
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("sandbox", help="local stand-ins for a cluster (API emulator)")
+    commands = parser.add_subparsers(dest="sandbox_command", metavar="COMMAND", required=True)
+    api = commands.add_parser("apiserver", help="serve the Kubernetes API from memory")
+    api.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    api.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    api.add_argument(
+        "--crd",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE_OR_DIR",
+        help="load the CustomResourceDefinitions in this YAML file or directory",
+    )
+    api.add_argument(
+        "--no-istio",
+        dest="istio",
+        action="store_false",
+        help="do not load the shipped Istio VirtualService/DestinationRule CRDs",
+    )
+    api.add_argument(
+        "--kubeconfig-out",
+        type=Path,
+        metavar="FILE",
+        help="write a kubeconfig for this server (kubectl, the official client)",
+    )
+    api.add_argument(
+        "--history",
+        type=int,
+        default=10_000,
+        help="changes a watch can resume from before 410 Gone (default: %(default)s)",
+    )
+    api.add_argument(
+        "--deployments",
+        choices=["off", "ready", "never", "flapping"],
+        default="off",
+        help="simulate the Deployment controller's status updates (default: off)",
+    )
+    api.add_argument(
+        "--ready-delay",
+        type=float,
+        default=2.0,
+        help="seconds until a Deployment is ready, or the flapping period",
+    )
+    api.set_defaults(handler=run_apiserver)
+
+
+def _behaviour(args: argparse.Namespace) -> Behaviour:
+    if args.deployments == "never":
+        return NeverReady()
+    if args.deployments == "flapping":
+        return Flapping(args.ready_delay)
+    return Ready(args.ready_delay)
+
+
+def run_apiserver(args: argparse.Namespace) -> int:
+    paths = [crds.shipped_istio()] if args.istio else []
+    try:
+        server = ApiServer(args.host, args.port, [*paths, *args.crd], history=args.history)
+    except (OSError, ApiError) as exc:
+        print(f"canary sandbox apiserver: {exc}", file=sys.stderr)
+        return 1
+    stopped = threading.Event()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        stopped.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    server.start()
+    simulator = None
+    if args.deployments != "off":
+        api_client = client.ApiClient(client.Configuration(host=server.url))
+        simulator = DeploymentSimulator(api_client, behaviour=_behaviour(args), tick=0.1).start()
+    note = ""
+    if args.kubeconfig_out:
+        server.write_kubeconfig(args.kubeconfig_out)
+        note = f" kubeconfig={args.kubeconfig_out}"
+    print(f"canary sandbox apiserver ready url={server.url}{note}", flush=True)
+    stopped.wait()
+    if simulator is not None:
+        simulator.stop()
+    server.stop()
+    return 0
