@@ -1,0 +1,1 @@
+"""The controller runtime: reconcile one Canary at a time, watches, a work queue, leader election, endpoints."""

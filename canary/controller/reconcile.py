@@ -1,0 +1,337 @@
+"""One reconcile of one Canary: observe, ask the engine, carry out its actions, write its status."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import structlog
+from pydantic import ValidationError
+
+from canary.analysis.results import CheckResult
+from canary.api.canary import Canary, Phase, Webhook, WebhookType
+from canary.controller.requests import manual_request
+from canary.engine import engine
+from canary.engine.types import (
+    Action,
+    Decision,
+    GateResult,
+    Initialize,
+    Needs,
+    Notify,
+    Observations,
+    PromotePrimary,
+    Readiness,
+    RecordEvent,
+    Revert,
+    RunWebhooks,
+    ScaleCanary,
+    SetRoutes,
+    TrafficSample,
+)
+from canary.kube import workloads
+from canary.kube.client import Kube
+from canary.kube.names import FINALIZER, Names
+from canary.kube.readiness import deployment_readiness
+from canary.kube.revision import ConfigRefs, revision
+from canary.kube.status import read_canary, record_event, set_finalizer, write_status
+from canary.protocols import Analyzer, Notifier, TrafficRouter, WebhookRunner
+
+JSON = dict[str, Any]
+log = structlog.get_logger("canary.controller")
+
+RUN_PHASES_FOR_HOOKS = frozenset(
+    {
+        WebhookType.PRE_ROLLOUT,
+        WebhookType.ROLLOUT,
+        WebhookType.CONFIRM_TRAFFIC_INCREASE,
+        WebhookType.CONFIRM_PROMOTION,
+    }
+)
+"""Hook types that are sent the phase Progressing, as Flagger does."""
+
+
+class Revertible(Protocol):
+    """A router that can restore a taken-over routing object (IstioRouter can)."""
+
+    def revert(self, canary: Canary) -> None: ...
+
+
+class DecisionObserver(Protocol):
+    """Told about every decision (the Prometheus metrics implement it)."""
+
+    def observe(self, canary: Canary, decision: Decision, now: datetime) -> None: ...
+
+    def forget(self, namespace: str, name: str) -> None: ...
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class World:
+    """What was read from the cluster in this reconcile (before the engine decides)."""
+
+    canary: Canary
+    obj: JSON
+    target: JSON | None
+    renamed: ConfigRefs = field(default_factory=ConfigRefs)
+    configs: dict[str, JSON] = field(default_factory=dict)
+    tracked: dict[str, str] = field(default_factory=dict)
+    revision: str = ""
+    primary: Readiness = field(default_factory=lambda: Readiness(ready=False))
+
+    @property
+    def deleting(self) -> bool:
+        return bool(self.obj["metadata"].get("deletionTimestamp"))
+
+
+@dataclass
+class Reconciler:
+    """Carries out the engine's decisions for one Canary per call; holds no rollout state itself."""
+
+    kube: Kube
+    router: TrafficRouter
+    analyzer: Analyzer | None = None
+    webhooks: WebhookRunner | None = None
+    notifier: Notifier | None = None
+    clock: Callable[[], datetime] = utc_now
+    observer: DecisionObserver | None = None
+    may_write: Callable[[], bool] = lambda: True
+    """False when this replica is not the leader: the reconcile then changes nothing."""
+
+    def reconcile(self, namespace: str, name: str) -> float | None:
+        """Reconcile once; the seconds until the next reconcile, or None to wait for a change."""
+        obj = read_canary(self.kube, namespace, name)
+        if obj is None:
+            if self.observer is not None:
+                self.observer.forget(namespace, name)
+            return None
+        try:
+            canary = Canary.model_validate(obj)
+        except ValidationError as error:
+            self._invalid(obj, error)
+            return None
+        if not self.may_write():
+            return None
+        return self._reconcile(canary, obj)
+
+    def _reconcile(self, canary: Canary, obj: JSON) -> float | None:
+        now = self.clock()
+        world = self._observe_world(canary, obj)
+        if world.deleting and FINALIZER not in (obj["metadata"].get("finalizers") or []):
+            return None
+        if not world.deleting:
+            set_finalizer(self.kube, obj, FINALIZER, canary.spec.revert_on_deletion)
+        if world.target is None and not world.deleting:
+            self._event(
+                canary,
+                "Warning",
+                "TargetNotFound",
+                f"deployment {canary.spec.target_ref.name} not found",
+                now,
+            )
+            return canary.spec.analysis.interval_seconds
+        if not world.deleting:
+            self._keep_objects_in_sync(canary, world)
+        needs = engine.needs(canary, world.revision, now)
+        observations = self._observations(canary, world, needs, now)
+        decision = engine.decide(canary, observations)
+        for action in decision.actions:
+            self._carry_out(action, canary, world, now)
+        decision.status.observed_generation = obj["metadata"].get("generation")
+        write_status(self.kube, canary.metadata.namespace, canary.metadata.name, decision.status)
+        if world.deleting:
+            self._release(canary)
+        self._log(canary, decision)
+        if self.observer is not None:
+            self.observer.observe(canary, decision, now)
+        return decision.requeue_after
+
+    # Observing
+
+    def _observe_world(self, canary: Canary, obj: JSON) -> World:
+        names = Names.of(canary)
+        target = workloads.read_deployment(self.kube, names.namespace, names.target)
+        world = World(canary=canary, obj=obj, target=target)
+        if target is not None:
+            world.renamed, world.configs = workloads.tracked_configs(self.kube, target)
+            world.tracked = workloads.checksums(world.configs)
+            world.revision = revision(target["spec"]["template"], world.tracked)
+        primary = workloads.read_deployment(self.kube, names.namespace, names.primary)
+        world.primary = deployment_readiness(primary, canary.spec.ready_thresholds.primary)
+        return world
+
+    def _observations(
+        self, canary: Canary, world: World, needs: Needs, now: datetime
+    ) -> Observations:
+        analysis: Sequence[CheckResult] | None = None
+        traffic: TrafficSample | None = None
+        if needs.analysis and self.analyzer is not None:
+            try:
+                outcome = self.analyzer.analyze(canary, now)
+                analysis, traffic = outcome.results, outcome.traffic
+            except Exception as error:
+                # Errors of the metric provider are data for the engine (it holds), not a crash.
+                log.warning(
+                    "analysis failed",
+                    canary=canary.metadata.name,
+                    namespace=canary.metadata.namespace,
+                    error=str(error),
+                )
+        return Observations(
+            now=now,
+            revision=world.revision,
+            primary=world.primary,
+            canary=deployment_readiness(world.target, canary.spec.ready_thresholds.canary),
+            routes=self.router.get_routes(canary),
+            analysis=analysis,
+            traffic=traffic,
+            gates=self._gates(canary, world, needs.gates),
+            request=manual_request(canary.metadata.annotations),
+            deleting=world.deleting,
+            tracked_configs=world.tracked,
+        )
+
+    def _gates(
+        self, canary: Canary, world: World, types: frozenset[WebhookType]
+    ) -> Mapping[WebhookType, GateResult]:
+        answers: dict[WebhookType, GateResult] = {}
+        for hook_type in sorted(types):
+            answer = self._run_hooks(canary, world, hook_type)
+            if answer is not None:
+                answers[hook_type] = answer
+        return answers
+
+    def _run_hooks(self, canary: Canary, world: World, hook_type: WebhookType) -> GateResult | None:
+        hooks: list[Webhook] = [h for h in canary.spec.analysis.webhooks if h.type == hook_type]
+        if not hooks or self.webhooks is None:
+            return None
+        phase = Phase.PROGRESSING if hook_type in RUN_PHASES_FOR_HOOKS else canary.status.phase
+        payload = {
+            "name": canary.metadata.name,
+            "namespace": canary.metadata.namespace,
+            "phase": str(phase or Phase.INITIALIZING),
+            "checksum": world.revision,
+            "type": str(hook_type),
+            "metadata": {},
+        }
+        try:
+            return self.webhooks.run(canary, hooks, payload)
+        except Exception as error:
+            return GateResult(passed=False, message=f"webhooks failed: {error}")
+
+    # Acting
+
+    def _keep_objects_in_sync(self, canary: Canary, world: World) -> None:
+        """Services and routing follow spec.service at every reconcile, once the primary exists.
+
+        The apex Service and the routing switch to the primary only when it is ready, so that
+        taking over a live Service or VirtualService never routes users to pods that are not up.
+        """
+        if canary.status.phase in (None, Phase.INITIALIZING) and not world.primary.ready:
+            return
+        assert world.target is not None
+        workloads.ensure_services(self.kube, canary, world.target)
+        self.router.reconcile(canary)
+
+    def _carry_out(self, action: Action, canary: Canary, world: World, now: datetime) -> None:
+        match action:
+            case Initialize():
+                self._initialize(canary, world)
+            case SetRoutes(routes=routes):
+                self.router.set_routes(canary, routes)
+            case ScaleCanary(up=up):
+                workloads.scale_target(self.kube, canary, up)
+            case PromotePrimary():
+                assert world.target is not None
+                workloads.copy_configs(self.kube, canary, world.configs)
+                workloads.promote(self.kube, canary, world.target, world.renamed, world.revision)
+            case RunWebhooks(type=hook_type):
+                answer = self._run_hooks(canary, world, hook_type)
+                if answer is not None and not answer.passed:
+                    log.warning(
+                        "webhooks failed",
+                        canary=canary.metadata.name,
+                        namespace=canary.metadata.namespace,
+                        type=str(hook_type),
+                        message=answer.message,
+                    )
+            case Notify(severity=severity, message=message):
+                self._notify(canary, severity, message)
+            case RecordEvent(type=type_, reason=reason, message=message):
+                self._event(canary, type_, reason, message, now)
+            case Revert():
+                self._revert(canary)
+
+    def _initialize(self, canary: Canary, world: World) -> None:
+        if world.target is None:
+            return
+        workloads.copy_configs(self.kube, canary, world.configs)
+        workloads.ensure_primary(self.kube, canary, world.target, world.renamed, world.revision)
+        self._keep_objects_in_sync(canary, world)
+
+    def _revert(self, canary: Canary) -> None:
+        workloads.restore_target(self.kube, canary)
+        workloads.restore_services(self.kube, canary)
+        revert = getattr(self.router, "revert", None)
+        if callable(revert):
+            revert(canary)
+
+    def _release(self, canary: Canary) -> None:
+        """Drop the finalizer once the deletion has been carried out; the object then goes away."""
+        obj = read_canary(self.kube, canary.metadata.namespace, canary.metadata.name)
+        if obj is not None:
+            set_finalizer(self.kube, obj, FINALIZER, False)
+
+    def _notify(self, canary: Canary, severity: str, message: str) -> None:
+        if self.notifier is None:
+            return
+        fields = {"Target": f"Deployment/{canary.spec.target_ref.name}.{canary.metadata.namespace}"}
+        try:
+            self.notifier.post(canary, severity, message, fields)
+        except Exception as error:
+            log.warning(
+                "notification failed",
+                canary=canary.metadata.name,
+                namespace=canary.metadata.namespace,
+                error=str(error),
+            )
+
+    def _event(self, canary: Canary, type_: str, reason: str, message: str, now: datetime) -> None:
+        try:
+            record_event(self.kube, canary, type_, reason, message, now)
+        except Exception as error:
+            # An Event is a report; failing to write one must not stop the rollout.
+            log.warning(
+                "event not recorded", canary=canary.metadata.name, reason=reason, error=str(error)
+            )
+
+    def _invalid(self, obj: JSON, error: ValidationError) -> None:
+        meta = obj.get("metadata", {})
+        log.error(
+            "invalid canary",
+            canary=meta.get("name"),
+            namespace=meta.get("namespace"),
+            error=str(error).splitlines()[0],
+        )
+
+    # Reporting
+
+    def _log(self, canary: Canary, decision: Decision) -> None:
+        status = decision.status
+        log.info(
+            "decision",
+            canary=canary.metadata.name,
+            namespace=canary.metadata.namespace,
+            phase=str(status.phase) if status.phase else None,
+            primary_weight=100 - status.canary_weight,
+            canary_weight=status.canary_weight,
+            mirror_weight=status.mirror_weight,
+            reason=status.message,
+            actions=[type(a).__name__ for a in decision.actions],
+            requeue_after=decision.requeue_after,
+        )

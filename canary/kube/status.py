@@ -1,0 +1,107 @@
+"""Writing a Canary's status through the `/status` subresource, and recording Kubernetes Events on it."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any
+
+from canary.api.canary import Canary, CanaryStatus
+from canary.api.common import API_VERSION, GROUP, VERSION
+from canary.kube.client import MERGE_PATCH, Kube, is_conflict, is_not_found, raw, read
+
+JSON = dict[str, Any]
+PLURAL = "canaries"
+COMPONENT = "canary-controller"
+CONFLICT_RETRIES = 5
+
+
+def read_canary(kube: Kube, namespace: str, name: str) -> JSON | None:
+    return read(kube.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name)
+
+
+def write_status(kube: Kube, namespace: str, name: str, status: CanaryStatus) -> bool:
+    """Replace the status, retrying on conflict with a fresh GET; False when the Canary is gone.
+
+    A full replace (not a merge patch) so that fields the engine cleared are cleared here too.
+    """
+    body_status = status.to_wire()
+    for _ in range(CONFLICT_RETRIES):
+        live = read_canary(kube, namespace, name)
+        if live is None:
+            return False
+        if live.get("status") == body_status:
+            return True
+        live["status"] = body_status
+        try:
+            raw(
+                kube.custom.replace_namespaced_custom_object_status,
+                GROUP,
+                VERSION,
+                namespace,
+                PLURAL,
+                name,
+                live,
+            )
+            return True
+        except Exception as error:
+            if is_not_found(error):
+                return False
+            if not is_conflict(error):
+                raise
+    raise RuntimeError(f"gave up writing the status of canary {namespace}/{name} after conflicts")
+
+
+def set_finalizer(kube: Kube, canary_obj: JSON, finalizer: str, present: bool) -> None:
+    """Add or remove one finalizer, with the resourceVersion as a precondition."""
+    metadata = canary_obj["metadata"]
+    finalizers = list(metadata.get("finalizers") or [])
+    if (finalizer in finalizers) == present:
+        return
+    wanted = [*finalizers, finalizer] if present else [f for f in finalizers if f != finalizer]
+    raw(
+        kube.custom.patch_namespaced_custom_object,
+        GROUP,
+        VERSION,
+        metadata["namespace"],
+        PLURAL,
+        metadata["name"],
+        {"metadata": {"finalizers": wanted, "resourceVersion": metadata["resourceVersion"]}},
+        _content_type=MERGE_PATCH,
+    )
+
+
+def event_body(canary: Canary, type_: str, reason: str, message: str, now: datetime) -> JSON:
+    """A core/v1 Event about the Canary (what `kubectl describe canary` shows)."""
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    meta = canary.metadata
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {
+            "name": f"{meta.name}.{secrets.token_hex(8)}",
+            "namespace": meta.namespace,
+        },
+        "involvedObject": {
+            "apiVersion": API_VERSION,
+            "kind": "Canary",
+            "name": meta.name,
+            "namespace": meta.namespace,
+            "uid": meta.uid or "",
+        },
+        "reason": reason,
+        "message": message[:1024],
+        "type": type_,
+        "count": 1,
+        "firstTimestamp": stamp,
+        "lastTimestamp": stamp,
+        "source": {"component": COMPONENT},
+        "reportingComponent": COMPONENT,
+    }
+
+
+def record_event(
+    kube: Kube, canary: Canary, type_: str, reason: str, message: str, now: datetime
+) -> None:
+    body = event_body(canary, type_, reason, message, now)
+    raw(kube.core.create_namespaced_event, canary.metadata.namespace, body)

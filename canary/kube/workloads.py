@@ -1,0 +1,272 @@
+"""Deployments, config copies and Services: ensure the primary, copy configs, scale, promote, revert."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from canary.api.canary import Canary
+from canary.kube import objects, takeover
+from canary.kube.client import JSON_PATCH, MERGE_PATCH, Kube, is_conflict, raw, read
+from canary.kube.names import Names, is_owned_by
+from canary.kube.revision import (
+    ConfigRefs,
+    config_checksum,
+    config_refs,
+    is_tracked_secret,
+    tracked_key,
+    tracking_enabled,
+)
+
+JSON = dict[str, Any]
+CONFLICT_RETRIES = 5
+
+
+class ForeignObject(RuntimeError):
+    """An object the controller would create exists and is controlled by something else."""
+
+
+def read_deployment(kube: Kube, namespace: str, name: str) -> JSON | None:
+    return read(kube.apps.read_namespaced_deployment, name, namespace)
+
+
+def _read_config(kube: Kube, namespace: str, kind: str, name: str) -> JSON | None:
+    call = (
+        kube.core.read_namespaced_config_map
+        if kind == "configmap"
+        else kube.core.read_namespaced_secret
+    )
+    config = read(call, name, namespace)
+    if config is not None:
+        config.setdefault("kind", "ConfigMap" if kind == "configmap" else "Secret")
+    return config
+
+
+def tracked_configs(kube: Kube, target: JSON) -> tuple[ConfigRefs, dict[str, JSON]]:
+    """The configs of the target that exist and are tracked, by `kind/name` key."""
+    if not tracking_enabled(target):
+        return ConfigRefs(), {}
+    namespace = target["metadata"]["namespace"]
+    refs = config_refs(target["spec"]["template"])
+    found: dict[str, JSON] = {}
+    for kind, names in (("configmap", refs.config_maps), ("secret", refs.secrets)):
+        for name in sorted(names):
+            config = _read_config(kube, namespace, kind, name)
+            if config is not None and (kind == "configmap" or is_tracked_secret(config)):
+                found[tracked_key(kind, name)] = config
+    return ConfigRefs(
+        config_maps=frozenset(k.split("/", 1)[1] for k in found if k.startswith("configmap/")),
+        secrets=frozenset(k.split("/", 1)[1] for k in found if k.startswith("secret/")),
+    ), found
+
+
+def checksums(configs: dict[str, JSON]) -> dict[str, str]:
+    return {key: config_checksum(config) for key, config in configs.items()}
+
+
+def copy_configs(kube: Kube, canary: Canary, configs: dict[str, JSON]) -> None:
+    """Create or update the `-primary` copy of every tracked config."""
+    for config in configs.values():
+        desired = objects.config_copy(canary, config)
+        _create_or_replace(kube, desired)
+
+
+def _config_calls(kube: Kube, kind: str) -> tuple[Any, Any, Any]:
+    if kind == "ConfigMap":
+        return (
+            kube.core.read_namespaced_config_map,
+            kube.core.create_namespaced_config_map,
+            kube.core.replace_namespaced_config_map,
+        )
+    return (
+        kube.core.read_namespaced_secret,
+        kube.core.create_namespaced_secret,
+        kube.core.replace_namespaced_secret,
+    )
+
+
+def _create_or_replace(kube: Kube, desired: JSON) -> None:
+    reader, creator, replacer = _config_calls(kube, desired["kind"])
+    name, namespace = desired["metadata"]["name"], desired["metadata"]["namespace"]
+    for _ in range(CONFLICT_RETRIES):
+        live = read(reader, name, namespace)
+        if live is None:
+            raw(creator, namespace, desired)
+            return
+        if all(live.get(k) == desired.get(k) for k in ("data", "binaryData")):
+            return
+        body = copy.deepcopy(desired)
+        body["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
+        try:
+            raw(replacer, name, namespace, body)
+            return
+        except Exception as error:
+            if not is_conflict(error):
+                raise
+    raise RuntimeError(f"gave up updating {desired['kind']} {name} after repeated conflicts")
+
+
+def desired_replicas(target: JSON, primary: JSON | None) -> int:
+    """Replicas for a side that scales up: the target's own if set, else the primary's, else 1."""
+    replicas = target.get("spec", {}).get("replicas", 1)
+    if replicas and replicas > 0:
+        return int(replicas)
+    if primary is not None and primary.get("spec", {}).get("replicas"):
+        return int(primary["spec"]["replicas"])
+    return 1
+
+
+def ensure_primary(
+    kube: Kube, canary: Canary, target: JSON, renamed: ConfigRefs, revision: str
+) -> None:
+    """Create the primary from the target when it does not exist; an existing one is left alone."""
+    names = Names.of(canary)
+    live = read_deployment(kube, names.namespace, names.primary)
+    if live is not None:
+        if not is_owned_by(live, canary):
+            raise ForeignObject(
+                f"deployment {names.primary} exists and is not owned by this Canary"
+            )
+        return
+    replicas = desired_replicas(target, None)
+    body = objects.primary_deployment(canary, target, renamed, revision, replicas)
+    raw(kube.apps.create_namespaced_deployment, names.namespace, body)
+
+
+def promote(kube: Kube, canary: Canary, target: JSON, renamed: ConfigRefs, revision: str) -> None:
+    """Copy the target's template and rollout settings to the primary (replicas only when set)."""
+    names = Names.of(canary)
+    for _ in range(CONFLICT_RETRIES):
+        live = read_deployment(kube, names.namespace, names.primary)
+        if live is None:
+            ensure_primary(kube, canary, target, renamed, revision)
+            return
+        replicas = desired_replicas(target, live)
+        spec = objects.primary_deployment_spec(target, renamed, revision, replicas)
+        body = copy.deepcopy(live)
+        body.pop("status", None)
+        body["spec"].update(spec)
+        try:
+            raw(kube.apps.replace_namespaced_deployment, names.primary, names.namespace, body)
+            return
+        except Exception as error:
+            if not is_conflict(error):
+                raise
+    raise RuntimeError(f"gave up promoting {names.primary} after repeated conflicts")
+
+
+def scale(kube: Kube, namespace: str, name: str, replicas: int) -> None:
+    raw(
+        kube.apps.patch_namespaced_deployment,
+        name,
+        namespace,
+        {"spec": {"replicas": replicas}},
+        _content_type=MERGE_PATCH,
+    )
+
+
+def scale_target(kube: Kube, canary: Canary, up: bool) -> None:
+    """Scale the target up for a run (Flagger's ScaleFromZero) or to zero between runs."""
+    names = Names.of(canary)
+    target = read_deployment(kube, names.namespace, names.target)
+    if target is None:
+        return
+    if not up:
+        if target["spec"].get("replicas") != 0:
+            scale(kube, names.namespace, names.target, 0)
+        return
+    primary = read_deployment(kube, names.namespace, names.primary)
+    replicas = desired_replicas(target, primary)
+    if target["spec"].get("replicas") != replicas:
+        scale(kube, names.namespace, names.target, replicas)
+
+
+def restore_target(kube: Kube, canary: Canary) -> None:
+    """Give the target the primary's replicas again, as it was before the Canary took it over."""
+    names = Names.of(canary)
+    target = read_deployment(kube, names.namespace, names.target)
+    if target is None:
+        return
+    primary = read_deployment(kube, names.namespace, names.primary)
+    replicas = int((primary or {}).get("spec", {}).get("replicas") or 1)
+    if not target["spec"].get("replicas"):
+        scale(kube, names.namespace, names.target, replicas)
+
+
+# Services
+
+
+def _precondition(live: JSON) -> JSON:
+    return {
+        "op": "replace",
+        "path": "/metadata/resourceVersion",
+        "value": live["metadata"]["resourceVersion"],
+    }
+
+
+def _covers(live: Any, desired: Any) -> bool:
+    """Equal wherever `desired` says something: the server adds defaults (nodePort, protocol...)."""
+    if isinstance(desired, dict):
+        return isinstance(live, dict) and all(_covers(live.get(k), v) for k, v in desired.items())
+    if isinstance(desired, list):
+        return (
+            isinstance(live, list)
+            and len(live) == len(desired)
+            and all(_covers(a, b) for a, b in zip(live, desired, strict=True))
+        )
+    return bool(live == desired)
+
+
+def _replace(spec: JSON, field: str, value: Any) -> JSON:
+    return {"op": "replace" if field in spec else "add", "path": f"/spec/{field}", "value": value}
+
+
+def _service_ops(live: JSON, desired: JSON) -> list[JSON]:
+    spec, wanted = live.get("spec") or {}, desired["spec"]
+    ops = []
+    if spec.get("selector") != wanted["selector"]:
+        ops.append(_replace(spec, "selector", wanted["selector"]))
+    if not _covers(spec.get("ports"), wanted["ports"]):
+        ops.append(_replace(spec, "ports", wanted["ports"]))
+    return ops
+
+
+def ensure_services(kube: Kube, canary: Canary, target: JSON) -> None:
+    """Create the three Services, or bring an existing one to the desired selector and ports.
+
+    A Service that exists and is not owned by this Canary is taken over: its selector and ports
+    are recorded in an annotation first, so that revertOnDeletion can put them back.
+    """
+    for desired in objects.services(canary, target):
+        _ensure_service(kube, canary, desired)
+
+
+def _ensure_service(kube: Kube, canary: Canary, desired: JSON) -> None:
+    name, namespace = desired["metadata"]["name"], desired["metadata"]["namespace"]
+    live = read(kube.core.read_namespaced_service, name, namespace)
+    if live is None:
+        raw(kube.core.create_namespaced_service, namespace, desired)
+        return
+    ops = _service_ops(live, desired)
+    if not ops:
+        return
+    if not is_owned_by(live, canary):
+        ops = takeover.record_ops(live, takeover.record_for_service(live)) + ops
+    # The resourceVersion makes the patch conditional: a concurrent change is a 409, not a mix.
+    ops.insert(0, _precondition(live))
+    raw(kube.core.patch_namespaced_service, name, namespace, ops, _content_type=JSON_PATCH)
+
+
+def restore_services(kube: Kube, canary: Canary) -> None:
+    """Put back the selector and ports of every taken-over Service, and forget the record."""
+    names = Names.of(canary)
+    for name in (names.apex, names.primary_service, names.canary_service):
+        live = read(kube.core.read_namespaced_service, name, names.namespace)
+        original = takeover.original_of(live) if live is not None else None
+        if live is None or original is None:
+            continue
+        ops = [_replace(live["spec"], field, value) for field, value in original.items()]
+        ops.append({"op": "remove", "path": takeover.annotation_path()})
+        raw(
+            kube.core.patch_namespaced_service, name, names.namespace, ops, _content_type=JSON_PATCH
+        )

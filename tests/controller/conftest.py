@@ -1,0 +1,45 @@
+"""Fixtures for the controller tests: an API (emulator, or a real cluster when KUBECONFIG is set) and a harness."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from kube_harness import Harness  # noqa: E402
+
+from canary.api.crdgen import write_crds  # noqa: E402
+from canary.kube.client import Kube  # noqa: E402
+from canary.sandbox import testing  # noqa: E402
+
+_namespaces = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.Environment]:
+    crd_dir = tmp_path_factory.mktemp("crds")
+    write_crds(crd_dir)
+    with testing.cluster(crds=[testing.ISTIO_CRDS, crd_dir]) as environment:
+        yield environment
+
+
+@pytest.fixture
+def namespace(env: testing.Environment) -> Iterator[str]:
+    name = f"canary-test-{os.getpid()}-{next(_namespaces)}"
+    core = Kube.of(env.api_client).core
+    core.create_namespace({"metadata": {"name": name}})
+    yield name
+    if not env.is_emulator:
+        core.delete_namespace(name)
+
+
+@pytest.fixture
+def harness(env: testing.Environment, namespace: str) -> Iterator[Harness]:
+    with Harness.start(env, namespace) as h:
+        yield h

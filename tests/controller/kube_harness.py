@@ -1,0 +1,305 @@
+"""Drives the reconciler one reconcile at a time with a fake clock, against the emulator or a cluster.
+
+Every object in the namespace is validated (kubernetes-validate strict, Istio CRD schemas) after
+each reconcile, and every full object the controller sends is validated before it is sent.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from kube_fixtures import canary_body, deployment
+from kube_schemas import validate
+
+from canary.analysis.results import CheckResult, Verdict
+from canary.api.canary import Canary, Webhook
+from canary.engine.types import GateResult, Routes
+from canary.controller.reconcile import Reconciler
+from canary.kube.client import ISTIO_GROUP, ISTIO_VERSION, MERGE_PATCH, Kube, raw, read
+from canary.protocols import AnalysisOutcome
+from canary.sandbox import testing
+
+JSON = dict[str, Any]
+VALIDATED_KINDS = ("Deployment", "Service", "VirtualService", "DestinationRule")
+
+
+class FakeClock:
+    """Time that moves only when told to."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@dataclass
+class ScriptedAnalyzer:
+    """Every metric of the Canary gets the verdict in `verdict` (Pass unless changed)."""
+
+    verdict: Verdict = Verdict.PASS
+    calls: int = 0
+
+    def analyze(self, canary: Canary, at: datetime) -> AnalysisOutcome:
+        self.calls += 1
+        results = [
+            CheckResult(
+                m.name,
+                self.verdict,
+                99.0 if self.verdict == Verdict.PASS else 50.0,
+                None,
+                ">= 99",
+                f"scripted {self.verdict}",
+            )
+            for m in canary.spec.analysis.metrics
+        ]
+        return AnalysisOutcome(results=results, traffic=None)
+
+
+@dataclass
+class ScriptedWebhooks:
+    """Gates answer `open`; every call is recorded by hook type."""
+
+    open: bool = True
+    calls: list[str] = field(default_factory=list)
+
+    def run(self, canary: Canary, hooks: Sequence[Webhook], payload: Any) -> GateResult:
+        self.calls.extend(str(h.type) for h in hooks)
+        return GateResult(passed=self.open, message="scripted")
+
+
+class ValidatingRest:
+    """Wraps the client's REST layer: full objects the controller POSTs or PUTs are validated."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.sent: list[JSON] = []
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        body = kwargs.get("body")
+        if (
+            method in ("POST", "PUT")
+            and isinstance(body, dict)
+            and body.get("kind") in VALIDATED_KINDS
+        ):
+            validate({k: v for k, v in body.items() if k != "status"})
+            self.sent.append(body)
+        return self.inner.request(method, url, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+@dataclass
+class Harness:
+    """A namespace with a target Deployment, a Canary and a reconciler driven by hand."""
+
+    env: testing.Environment
+    namespace: str
+    kube: Kube
+    clock: FakeClock
+    analyzer: ScriptedAnalyzer
+    webhooks: ScriptedWebhooks
+    simulator: testing.DeploymentSimulator | None
+    reconciler: Reconciler
+    name: str = "podinfo"
+    requeues: list[float | None] = field(default_factory=list)
+
+    @classmethod
+    @contextmanager
+    def start(cls, env: testing.Environment, namespace: str) -> Iterator[Harness]:
+        from canary.kube.istio import IstioRouter
+
+        kube = Kube.of(env.api_client)
+        rest = env.api_client.rest_client
+        if not isinstance(rest, ValidatingRest):
+            env.api_client.rest_client = ValidatingRest(rest)
+        clock, analyzer, webhooks = FakeClock(), ScriptedAnalyzer(), ScriptedWebhooks()
+        simulator = testing.DeploymentSimulator(env.api_client) if env.is_emulator else None
+        reconciler = Reconciler(kube, IstioRouter(kube), analyzer, webhooks, clock=clock)
+        yield cls(env, namespace, kube, clock, analyzer, webhooks, simulator, reconciler)
+
+    # Given
+
+    def given_target(self, **options: Any) -> JSON:
+        body = deployment(self.name, self.namespace, **options)
+        return raw(self.kube.apps.create_namespaced_deployment, self.namespace, body)
+
+    def given_canary(self, **spec: Any) -> JSON:
+        body = canary_body(self.name, self.namespace, **spec)
+        return raw(
+            self.kube.custom.create_namespaced_custom_object,
+            "canary.dev",
+            "v1alpha1",
+            self.namespace,
+            "canaries",
+            body,
+        )
+
+    def given_initialized(self, **spec: Any) -> None:
+        self.given_target()
+        self.given_canary(**spec)
+        self.run_until(lambda: self.phase() == "Initialized")
+
+    # When
+
+    def reconcile(self) -> float | None:
+        """One reconcile, then the Deployments settle (simulated, or really on a cluster)."""
+        requeue = self.reconciler.reconcile(self.namespace, self.name)
+        self.requeues.append(requeue)
+        self.settle()
+        self.validate_namespace()
+        return requeue
+
+    def tick(self) -> float | None:
+        """Reconcile, then let the clock run to the requested requeue."""
+        requeue = self.reconcile()
+        self.clock.advance(requeue if requeue else 1.0)
+        return requeue
+
+    def run_until(self, done: Callable[[], bool], limit: int = 60) -> list[str]:
+        """Tick until `done()`; the phases seen on the way. Fails after `limit` ticks."""
+        phases = []
+        for _ in range(limit):
+            if done():
+                return phases
+            self.tick()
+            phases.append(self.phase())
+        raise AssertionError(f"not done after {limit} reconciles; phases: {phases}")
+
+    def update_target(self, image: str) -> None:
+        target = self.deployment(self.name)
+        assert target is not None
+        target["spec"]["template"]["spec"]["containers"][0]["image"] = image
+        raw(self.kube.apps.replace_namespaced_deployment, self.name, self.namespace, target)
+        self.settle()
+
+    def patch_canary(self, patch: JSON) -> None:
+        raw(
+            self.kube.custom.patch_namespaced_custom_object,
+            "canary.dev",
+            "v1alpha1",
+            self.namespace,
+            "canaries",
+            self.name,
+            patch,
+            _content_type=MERGE_PATCH,
+        )
+
+    def settle(self) -> None:
+        if self.simulator is not None:
+            self.simulator.step()
+            return
+        time.sleep(0.5)  # a real cluster rolls out on its own
+
+    # Then
+
+    def canary(self) -> JSON | None:
+        return read(
+            self.kube.custom.get_namespaced_custom_object,
+            "canary.dev",
+            "v1alpha1",
+            self.namespace,
+            "canaries",
+            self.name,
+        )
+
+    def status(self) -> JSON:
+        obj = self.canary()
+        assert obj is not None
+        return obj.get("status") or {}
+
+    def phase(self) -> str | None:
+        return self.status().get("phase")
+
+    def deployment(self, name: str) -> JSON | None:
+        return read(self.kube.apps.read_namespaced_deployment, name, self.namespace)
+
+    def service(self, name: str) -> JSON | None:
+        return read(self.kube.core.read_namespaced_service, name, self.namespace)
+
+    def istio(self, plural: str, name: str) -> JSON | None:
+        return read(
+            self.kube.custom.get_namespaced_custom_object,
+            ISTIO_GROUP,
+            ISTIO_VERSION,
+            self.namespace,
+            plural,
+            name,
+        )
+
+    def virtual_service(self) -> JSON:
+        vs = self.istio("virtualservices", self.name)
+        assert vs is not None
+        return vs
+
+    def routes(self) -> Routes:
+        from canary.kube.istio import IstioRouter
+
+        routes = IstioRouter._routes_of(self.virtual_service(), _names(self.name, self.namespace))
+        assert routes is not None
+        return routes
+
+    def image(self, name: str) -> str:
+        dep = self.deployment(name)
+        assert dep is not None
+        return str(dep["spec"]["template"]["spec"]["containers"][0]["image"])
+
+    def replicas(self, name: str) -> int:
+        dep = self.deployment(name)
+        assert dep is not None
+        return int(dep["spec"]["replicas"])
+
+    def events(self) -> list[JSON]:
+        listed = raw(self.kube.core.list_namespaced_event, self.namespace)
+        return [e for e in listed["items"] if e["involvedObject"].get("kind") == "Canary"]
+
+    def condition(self, kind: str) -> JSON:
+        return next(c for c in self.status().get("conditions", []) if c["type"] == kind)
+
+    def validate_namespace(self) -> None:
+        for obj in self._every_object():
+            validate(_without_server_fields(obj))
+
+    def _every_object(self) -> Iterator[JSON]:
+        for listing, kind in (
+            (raw(self.kube.apps.list_namespaced_deployment, self.namespace), "Deployment"),
+            (raw(self.kube.core.list_namespaced_service, self.namespace), "Service"),
+        ):
+            for item in listing["items"]:
+                yield {
+                    "apiVersion": "apps/v1" if kind == "Deployment" else "v1",
+                    "kind": kind,
+                    **item,
+                }
+        for plural in ("virtualservices", "destinationrules"):
+            listing = raw(
+                self.kube.custom.list_namespaced_custom_object,
+                ISTIO_GROUP,
+                ISTIO_VERSION,
+                self.namespace,
+                plural,
+            )
+            yield from listing["items"]
+
+
+def _names(name: str, namespace: str) -> Any:
+    from canary.kube.names import Names
+
+    return Names(namespace=namespace, canary=name, target=name, apex=name)
+
+
+def _without_server_fields(obj: JSON) -> JSON:
+    """What the schemas describe: the status is written by others (the simulator, Kubernetes)."""
+    out = json.loads(json.dumps(obj))
+    out.pop("status", None)
+    return out
