@@ -95,3 +95,12 @@ def test_a_scalar_result_is_a_value_and_nan_scalar_is_no_data(provider: Promethe
     assert provider.query("scalar(vector(42))", BEFORE) == 42.0
     assert provider.read("0/0", BEFORE).value is None
     assert math.isinf(provider.query("1/0", BEFORE) or 0.0)
+
+
+def test_an_injection_attempt_in_a_name_matches_nothing_on_the_real_server(
+    provider: PrometheusProvider,
+) -> None:
+    # Unescaped, this target would end the label matcher and add "or vector(1)".
+    evil = 'podinfo"}[1m])) or vector(1) or sum(rate(x{a="'
+    reading = provider.read(query("request-success-rate", evil), BEFORE)
+    assert reading.value is None
