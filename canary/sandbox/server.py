@@ -214,7 +214,7 @@ class ApiServer:
         return self
 
     def serve_forever(self) -> None:
-        self._httpd.serve_forever(poll_interval=0.2)
+        self._httpd.serve_forever(poll_interval=0.05)
 
     def stop(self) -> None:
         self.store.close()
