@@ -12,11 +12,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from kube_harness import Harness  # noqa: E402
+from kube_harness import Harness
 
-from canary.api.crdgen import write_crds  # noqa: E402
-from canary.kube.client import Kube  # noqa: E402
-from canary.sandbox import testing  # noqa: E402
+from canary.api.crdgen import write_crds
+from canary.kube.client import Kube
+from canary.sandbox import testing
 
 _namespaces = itertools.count(1)
 

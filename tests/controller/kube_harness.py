@@ -19,8 +19,8 @@ from kube_schemas import validate
 
 from canary.analysis.results import CheckResult, Verdict
 from canary.api.canary import Canary, Webhook
-from canary.engine.types import GateResult, Routes
 from canary.controller.reconcile import Reconciler
+from canary.engine.types import GateResult, Routes
 from canary.kube.client import ISTIO_GROUP, ISTIO_VERSION, MERGE_PATCH, Kube, raw, read
 from canary.protocols import AnalysisOutcome
 from canary.sandbox import testing
@@ -145,6 +145,34 @@ class Harness:
             body,
         )
 
+    def given_service(self, selector: dict[str, str], port: int) -> JSON:
+        body = {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": self.name, "namespace": self.namespace},
+            "spec": {"selector": selector, "ports": [{"name": "http", "port": port}]},
+        }
+        return raw(self.kube.core.create_namespaced_service, self.namespace, body)
+
+    def given_virtual_service(self, host: str, timeout: str) -> JSON:
+        body = {
+            "apiVersion": f"{ISTIO_GROUP}/{ISTIO_VERSION}",
+            "kind": "VirtualService",
+            "metadata": {"name": self.name, "namespace": self.namespace},
+            "spec": {
+                "hosts": [host],
+                "http": [{"timeout": timeout, "route": [{"destination": {"host": host}}]}],
+            },
+        }
+        return raw(
+            self.kube.custom.create_namespaced_custom_object,
+            ISTIO_GROUP,
+            ISTIO_VERSION,
+            self.namespace,
+            "virtualservices",
+            body,
+        )
+
     def given_initialized(self, **spec: Any) -> None:
         self.given_target()
         self.given_canary(**spec)
@@ -183,6 +211,35 @@ class Harness:
         raw(self.kube.apps.replace_namespaced_deployment, self.name, self.namespace, target)
         self.settle()
 
+    def restart_controller(self) -> None:
+        """A new reconciler with nothing in memory, as after a crash."""
+        from canary.kube.istio import IstioRouter
+
+        self.reconciler = Reconciler(
+            self.kube, IstioRouter(self.kube), self.analyzer, self.webhooks, clock=self.clock
+        )
+
+    def replace_virtual_service(self, vs: JSON) -> None:
+        raw(
+            self.kube.custom.replace_namespaced_custom_object,
+            ISTIO_GROUP,
+            ISTIO_VERSION,
+            self.namespace,
+            "virtualservices",
+            vs["metadata"]["name"],
+            vs,
+        )
+
+    def delete_canary(self) -> None:
+        raw(
+            self.kube.custom.delete_namespaced_custom_object,
+            "canary.dev",
+            "v1alpha1",
+            self.namespace,
+            "canaries",
+            self.name,
+        )
+
     def patch_canary(self, patch: JSON) -> None:
         raw(
             self.kube.custom.patch_namespaced_custom_object,
@@ -215,8 +272,7 @@ class Harness:
 
     def status(self) -> JSON:
         obj = self.canary()
-        assert obj is not None
-        return obj.get("status") or {}
+        return (obj or {}).get("status") or {}
 
     def phase(self) -> str | None:
         return self.status().get("phase")

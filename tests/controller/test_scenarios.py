@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from kube_harness import Harness
 
+from canary.analysis.results import Verdict
 from canary.engine.types import Routes
+from canary.sandbox.api import Fault
+from canary.sandbox.testing import NeverReady
 
 
 def test_initialisation_creates_the_primary_the_services_and_the_routing_and_scales_the_target_to_zero(
@@ -31,3 +37,254 @@ def test_every_full_object_the_controller_sends_is_schema_checked(harness: Harne
     harness.given_initialized()
     sent = harness.env.api_client.rest_client.sent
     assert {o["kind"] for o in sent} >= {"Deployment", "Service"}
+
+
+FAILING_METRIC = {
+    "interval": "1s",
+    "threshold": 2,
+    "metrics": [{"name": "request-success-rate", "thresholdRange": {"min": 99}}],
+}
+
+
+def _weights_during(harness: Harness, done: Callable[[], bool], limit: int = 60) -> list[int]:
+    """The live canary weight after each reconcile until `done()`."""
+    weights = []
+    for _ in range(limit):
+        if done():
+            return weights
+        harness.tick()
+        weights.append(harness.routes().canary)
+    raise AssertionError(f"not done after {limit} reconciles: weights {weights}")
+
+
+def test_a_new_image_goes_through_every_step_to_promotion(harness: Harness) -> None:
+    harness.given_initialized()
+
+    harness.update_target("podinfo:6.0.1")
+    weights = _weights_during(harness, lambda: harness.phase() == "Succeeded")
+
+    assert [w for i, w in enumerate(weights) if i == 0 or w != weights[i - 1]] == [0, 25, 50, 0]
+    assert harness.image("podinfo-primary") == "podinfo:6.0.1"
+    assert harness.replicas("podinfo") == 0
+    assert harness.routes() == Routes(100, 0)
+    assert harness.status()["lastPromotedSpec"] == harness.status()["lastAppliedSpec"]
+    assert harness.condition("Promoted")["status"] == "True"
+    assert harness.condition("RollingOut")["status"] == "False"
+    reasons = {e["reason"] for e in harness.events()}
+    assert {"Synced", "NewRevision", "Advanced", "Promoting", "Succeeded"} <= reasons
+
+
+def test_a_failing_check_rolls_back(harness: Harness) -> None:
+    harness.given_initialized(analysis=FAILING_METRIC)
+    harness.analyzer.verdict = Verdict.FAIL
+
+    harness.update_target("podinfo:6.0.1")
+    harness.run_until(lambda: harness.phase() == "Failed")
+
+    assert harness.routes() == Routes(100, 0)
+    assert harness.replicas("podinfo") == 0
+    assert harness.image("podinfo-primary") == "ghcr.io/stefanprodan/podinfo:6.0.0"
+    assert "failed checks threshold" in harness.status()["message"]
+    assert harness.condition("Promoted")["status"] == "False"
+    assert any(e["type"] == "Warning" and e["reason"] == "RolledBack" for e in harness.events())
+
+
+def test_passing_checks_are_required_to_advance(harness: Harness) -> None:
+    harness.given_initialized(analysis=FAILING_METRIC)
+
+    harness.update_target("podinfo:6.0.1")
+    harness.run_until(lambda: harness.phase() == "Succeeded")
+
+    assert harness.analyzer.calls >= 2
+    assert harness.image("podinfo-primary") == "podinfo:6.0.1"
+
+
+def test_a_new_revision_in_the_middle_of_a_rollout_starts_over(harness: Harness) -> None:
+    harness.given_initialized()
+    harness.update_target("podinfo:6.0.1")
+    harness.run_until(lambda: harness.routes().canary == 25)
+
+    harness.update_target("podinfo:6.0.2")
+    harness.tick()
+
+    assert harness.routes() == Routes(100, 0)
+    assert harness.phase() == "Progressing"
+    harness.run_until(lambda: harness.phase() == "Succeeded")
+    assert harness.image("podinfo-primary") == "podinfo:6.0.2"
+
+
+def test_going_back_to_the_promoted_revision_starts_nothing(harness: Harness) -> None:
+    harness.given_initialized(analysis=FAILING_METRIC)
+    harness.analyzer.verdict = Verdict.FAIL
+    harness.update_target("podinfo:6.0.1")
+    harness.run_until(lambda: harness.phase() == "Failed")
+
+    harness.update_target("ghcr.io/stefanprodan/podinfo:6.0.0")
+    for _ in range(3):
+        harness.tick()
+
+    assert harness.phase() == "Failed"
+    assert harness.replicas("podinfo") == 0
+    assert harness.routes() == Routes(100, 0)
+
+
+def test_going_back_to_the_promoted_revision_during_a_rollout_cancels_it(harness: Harness) -> None:
+    harness.given_initialized()
+    harness.update_target("podinfo:6.0.1")
+    harness.run_until(lambda: harness.routes().canary == 25)
+
+    harness.update_target("ghcr.io/stefanprodan/podinfo:6.0.0")
+    harness.tick()
+
+    assert harness.routes() == Routes(100, 0)
+    assert harness.replicas("podinfo") == 0
+    assert harness.phase() not in ("Progressing", "Promoting")
+
+
+def test_a_restarted_controller_resumes_without_weights_going_backwards_or_jumping(
+    harness: Harness,
+) -> None:
+    harness.given_initialized(strategy={"canary": {"stepWeight": 10, "maxWeight": 50}})
+    harness.update_target("podinfo:6.0.1")
+    before = _weights_during(harness, lambda: harness.routes().canary == 30)
+
+    harness.restart_controller()
+    after = _weights_during(harness, lambda: harness.phase() == "Succeeded")
+
+    rising = (
+        [w for w in before + after if w][:-1]
+        if after[-1] == 0
+        else [w for w in before + after if w]
+    )
+    assert rising == sorted(rising), f"weights went backwards: {before} then {after}"
+    steps = {b - a for a, b in zip(rising, rising[1:], strict=False)}
+    assert steps <= {0, 10}, f"weights jumped: {before} then {after}"
+    assert after[0] >= 30
+
+
+def test_a_canary_that_never_becomes_ready_is_rolled_back_at_the_progress_deadline(
+    harness: Harness,
+) -> None:
+    harness.env.require_emulator()
+    harness.given_initialized(progressDeadlineSeconds=3)
+    assert harness.simulator is not None
+    harness.simulator.set_behaviour("podinfo", NeverReady())
+
+    harness.update_target("podinfo:broken")
+    harness.run_until(lambda: harness.phase() == "Failed")
+
+    assert "progress deadline" in harness.status()["message"]
+    assert harness.routes() == Routes(100, 0)
+    assert harness.replicas("podinfo") == 0
+
+
+def test_the_mirror_phase_sets_the_mirror_on_the_virtual_service_and_then_clears_it(
+    harness: Harness,
+) -> None:
+    harness.given_initialized(
+        strategy={"canary": {"stepWeight": 50, "mirror": {"percent": 40, "iterations": 1}}}
+    )
+    harness.update_target("podinfo:6.0.1")
+
+    harness.run_until(lambda: harness.routes().mirror > 0)
+    route = _weighted_route(harness.virtual_service())
+    assert route["mirror"] == {"host": "podinfo-canary"}
+    assert route["mirrorPercentage"] == {"value": 40.0}
+    assert harness.routes() == Routes(100, 0, mirror=40)
+
+    harness.run_until(lambda: harness.routes().canary > 0)
+    route = _weighted_route(harness.virtual_service())
+    assert "mirror" not in route and "mirrorPercentage" not in route
+    assert harness.routes() == Routes(50, 50)
+
+
+def test_a_field_written_into_the_virtual_service_by_another_tool_survives_a_whole_rollout(
+    harness: Harness,
+) -> None:
+    harness.given_initialized()
+    vs = harness.virtual_service()
+    vs["spec"]["exportTo"] = ["."]
+    vs["spec"]["http"][0]["fault"] = {"delay": {"fixedDelay": "1s", "percentage": {"value": 1.0}}}
+    harness.replace_virtual_service(vs)
+
+    harness.update_target("podinfo:6.0.1")
+    harness.run_until(lambda: harness.phase() == "Succeeded")
+
+    after = harness.virtual_service()
+    assert after["spec"]["exportTo"] == ["."]
+    assert _weighted_route(after)["fault"]["delay"]["fixedDelay"] == "1s"
+    assert harness.routes() == Routes(100, 0)
+
+
+def test_a_change_to_the_service_spec_updates_the_routing_but_keeps_the_weights(
+    harness: Harness,
+) -> None:
+    harness.given_initialized()
+    harness.update_target("podinfo:6.0.1")
+    harness.run_until(lambda: harness.routes().canary == 25)
+
+    harness.patch_canary({"spec": {"service": {"timeout": "15s", "hosts": ["app.example.com"]}}})
+    harness.reconcile()
+
+    vs = harness.virtual_service()
+    assert vs["spec"]["hosts"] == ["app.example.com", "podinfo"]
+    assert _weighted_route(vs)["timeout"] == "15s"
+    # The clock has reached the next analysis, so this reconcile may also take the next step.
+    assert harness.routes().canary in (25, 50)
+    assert harness.status()["canaryWeight"] == harness.routes().canary
+
+
+def test_conflicts_on_writes_are_survived(harness: Harness) -> None:
+    server = harness.env.require_emulator()
+    harness.given_initialized()
+    harness.update_target("podinfo:6.0.1")
+    for method, path in (
+        ("PUT", "/status"),
+        ("PATCH", "/virtualservices/"),
+        ("PUT", "/deployments/podinfo-primary"),
+    ):
+        server.api.inject(Fault(method, path, 409, times=2, reason="Conflict"))
+
+    harness.run_until(lambda: harness.phase() == "Succeeded")
+
+    assert harness.image("podinfo-primary") == "podinfo:6.0.1"
+    assert harness.routes() == Routes(100, 0)
+
+
+def _weighted_route(vs: dict[str, Any]) -> dict[str, Any]:
+    return next(r for r in vs["spec"]["http"] if r.get("name") == "primary-canary")
+
+
+def test_deleting_a_canary_with_revert_on_deletion_restores_the_original_objects(
+    harness: Harness,
+) -> None:
+    harness.given_target(replicas=3)
+    original_service = harness.given_service(selector={"app": "podinfo"}, port=9898)
+    original_vs = harness.given_virtual_service(host="podinfo", timeout="7s")
+    harness.given_canary(revertOnDeletion=True)
+    harness.run_until(lambda: harness.phase() == "Initialized")
+    assert harness.service("podinfo")["spec"]["selector"] == {"app": "podinfo-primary"}
+    assert harness.routes() == Routes(100, 0)
+    assert "canary.dev/finalizer" in harness.canary()["metadata"]["finalizers"]
+
+    harness.delete_canary()
+    harness.run_until(lambda: harness.canary() is None, limit=5)
+
+    service = harness.service("podinfo")
+    assert service["spec"]["selector"] == original_service["spec"]["selector"]
+    assert service["spec"]["ports"][0]["port"] == 9898
+    assert "canary.dev/original-configuration" not in (service["metadata"].get("annotations") or {})
+    assert harness.virtual_service()["spec"] == original_vs["spec"]
+    assert harness.replicas("podinfo") == 3
+
+
+def test_deleting_a_canary_without_revert_on_deletion_leaves_everything_to_the_garbage_collector(
+    harness: Harness,
+) -> None:
+    harness.given_initialized()
+    assert "canary.dev/finalizer" not in (harness.canary()["metadata"].get("finalizers") or [])
+
+    harness.delete_canary()
+
+    assert harness.canary() is None
+    assert harness.reconcile() is None
