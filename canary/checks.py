@@ -5,6 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from canary.analysis.classifier import (
+    Direction,
+    EffectMeasure,
+    EffectSize,
+    MetricConfig,
+    classify,
+)
+from canary.analysis.preprocess import NanStrategy, OutlierStrategy
 from canary.analysis.results import CheckResult, Verdict
 from canary.analysis.thresholds import NoDataPolicy, check_relative, check_threshold
 from canary.api.canary import Metric
@@ -43,7 +51,36 @@ def evaluate_metric(metric: Metric, measured: Measurement) -> CheckResult:
                 no_data=policy,
             )
         )
+    if metric.judge is not None:
+        parts.append(judge(metric, measured))
     return combine(metric.name, parts, measured)
+
+
+def judge(metric: Metric, measured: Measurement) -> CheckResult:
+    """Kayenta's Mann-Whitney comparison of the canary's samples with the primary's."""
+    settings = metric.judge
+    assert settings is not None
+    effect = settings.effect_size
+    config = MetricConfig(
+        name=metric.name,
+        direction=Direction(settings.direction),
+        nan_strategy=NanStrategy(settings.nan_strategy),
+        outliers=OutlierStrategy(settings.outliers),
+        tolerance=settings.tolerance,
+        confidence=settings.confidence,
+        effect_size=EffectSize(
+            measure=EffectMeasure(effect.measure),
+            allowed_increase=effect.allowed_increase,
+            allowed_decrease=effect.allowed_decrease,
+            critical_increase=effect.critical_increase,
+            critical_decrease=effect.critical_decrease,
+        )
+        if effect is not None
+        else EffectSize(),
+        critical=metric.critical,
+        no_data=NoDataPolicy(metric.no_data.value),
+    )
+    return classify(config, measured.primary_samples, measured.canary_samples).to_check()
 
 
 def combine(name: str, parts: Sequence[CheckResult], measured: Measurement) -> CheckResult:

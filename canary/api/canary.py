@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from canary.analysis.thresholds import NoDataPolicy
 from canary.api.common import (
     Condition,
     Duration,
@@ -308,14 +309,6 @@ class Judge(Model):
     step: Duration = Field(
         "30s", description="Resolution of the samples taken over the metric's interval."
     )
-
-
-class NoDataPolicy(StrEnum):
-    """What a metric with no data means for the step."""
-
-    FAIL = "fail"
-    HOLD = "hold"
-    PASS = "pass"
 
 
 class TemplateReference(Model):
