@@ -1,0 +1,286 @@
+"""`canary analyze`: runs a Canary's analysis against a Prometheus at a past time, or replays it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from canary.analysis.results import CheckResult, format_number
+from canary.api.canary import Canary
+from canary.api.common import parse_duration
+from canary.api.loading import InvalidObject, load_canary, parse, read_documents
+from canary.api.metric_template import MetricProvider as ProviderSpec
+from canary.api.metric_template import MetricTemplate
+from canary.engine.types import TrafficSample
+from canary.metrics.analyzer import MetricAnalyzer, Templates, interval_decision
+from canary.metrics.evaluate import QUERY_ERROR
+from canary.metrics.prometheus import Credentials, PrometheusProvider, TLSConfig
+from canary.protocols import AnalysisOutcome, MetricProvider
+
+TOKEN_ENV = "CANARY_PROMETHEUS_TOKEN"
+PASSWORD_ENV = "CANARY_PROMETHEUS_PASSWORD"
+MAX_EVALUATIONS = 10_000
+EXIT_INVALID = 1
+EXIT_PROMETHEUS = 3
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "analyze",
+        help="evaluate a Canary's analysis against Prometheus at a past time or over a window",
+        description=(
+            "Runs every metric of the Canary's analysis, for the canary and the primary, and "
+            "prints the values, verdicts and the decision the engine would take. Exit 0 when "
+            f"it ran, 1 on invalid input, {EXIT_PROMETHEUS} when Prometheus could not answer. "
+            f"Credentials: ${TOKEN_ENV} (bearer token) or --basic-auth-user with ${PASSWORD_ENV}."
+        ),
+    )
+    parser.add_argument("canary", type=Path, metavar="CANARY.yaml")
+    parser.add_argument("--prometheus", required=True, metavar="URL", help="Prometheus base URL")
+    when = parser.add_mutually_exclusive_group(required=True)
+    when.add_argument("--at", type=parse_time, metavar="TIME", help="RFC 3339 or Unix seconds")
+    when.add_argument("--from", dest="start", type=parse_time, metavar="TIME")
+    parser.add_argument("--to", dest="end", type=parse_time, metavar="TIME")
+    parser.add_argument("--step", type=parse_step, metavar="DURATION", help="e.g. 1m")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--templates",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="MetricTemplates (besides those in CANARY.yaml); repeatable",
+    )
+    parser.add_argument("--timeout", type=parse_step, default=5.0, metavar="DURATION")
+    parser.add_argument("--bearer-token-file", type=Path, metavar="FILE")
+    parser.add_argument("--basic-auth-user", metavar="USER")
+    parser.add_argument(
+        "--header", action="append", default=[], metavar="NAME=VALUE", help="extra HTTP header"
+    )
+    parser.add_argument("--insecure-skip-verify", action="store_true")
+    parser.add_argument("--ca-file", type=Path, metavar="FILE", help="CA bundle (PEM) to trust")
+    parser.add_argument("--tls-server-name", metavar="NAME")
+    parser.set_defaults(handler=run)
+
+
+def parse_time(text: str) -> datetime:
+    """RFC 3339 (`2026-01-01T00:05:00Z`) or Unix seconds; a time without offset is UTC."""
+    try:
+        return datetime.fromtimestamp(float(text), UTC)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid time {text!r}: use RFC 3339 (2026-01-01T00:05:00Z) or Unix seconds"
+        ) from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def parse_step(text: str) -> float:
+    try:
+        seconds = parse_duration(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return seconds
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        times = evaluation_times(args)
+        canary = load_canary(args.canary)
+        templates = load_templates([args.canary, *args.templates])
+        provider = make_provider(args)
+    except (InvalidObject, ValueError, OSError) as error:
+        print(f"canary analyze: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    warn_about_providers(templates, args.prometheus)
+
+    def same_prometheus(spec: ProviderSpec, namespace: str) -> MetricProvider:
+        return provider  # the CLI asks the given Prometheus, whatever the template names
+
+    analyzer = MetricAnalyzer(provider, templates=Templates(templates), providers=same_prometheus)
+    evaluations = [evaluation(canary, at, analyzer.analyze(canary, at)) for at in times]
+    provider.close()
+    if args.json:
+        document = {
+            "canary": identity(canary),
+            "prometheus": args.prometheus,
+            "evaluations": [item.to_dict() for item in evaluations],
+        }
+        print(json.dumps(document, indent=2))
+    else:
+        print_table(canary, evaluations)
+    return EXIT_PROMETHEUS if any(item.prometheus_failed for item in evaluations) else 0
+
+
+def evaluation_times(args: argparse.Namespace) -> list[datetime]:
+    if args.at is not None:
+        if args.end is not None or args.step is not None:
+            raise ValueError("--to and --step go with --from, not with --at")
+        return [args.at]
+    if args.end is None or args.step is None:
+        raise ValueError("--from needs --to and --step")
+    if args.end < args.start:
+        raise ValueError("--to is before --from")
+    times = list(replay(args.start, args.end, args.step))
+    if len(times) > MAX_EVALUATIONS:
+        raise ValueError(
+            f"{len(times)} evaluations; use a larger --step (at most {MAX_EVALUATIONS})"
+        )
+    return times
+
+
+def replay(start: datetime, end: datetime, step: float) -> Iterator[datetime]:
+    """start, start+step, ... up to and including end."""
+    count = int((end - start).total_seconds() // step)
+    for index in range(count + 1):
+        yield start + timedelta(seconds=index * step)
+
+
+def load_templates(paths: Sequence[Path]) -> list[MetricTemplate]:
+    templates = []
+    for path in paths:
+        for document in read_documents(path):
+            if document.kind == "MetricTemplate" and document.is_ours:
+                parsed = parse(document)
+                assert isinstance(parsed, MetricTemplate)
+                templates.append(parsed)
+    return templates
+
+
+def make_provider(args: argparse.Namespace) -> PrometheusProvider:
+    """The Prometheus to ask, with credentials from files and the environment (never printed)."""
+    token = os.environ.get(TOKEN_ENV)
+    if args.bearer_token_file is not None:
+        token = args.bearer_token_file.read_text().strip()
+    basic = None
+    if args.basic_auth_user is not None:
+        password = os.environ.get(PASSWORD_ENV)
+        if password is None:
+            raise ValueError(f"--basic-auth-user needs the password in ${PASSWORD_ENV}")
+        basic = (args.basic_auth_user, password)
+    return PrometheusProvider(
+        args.prometheus,
+        timeout=args.timeout,
+        headers=parse_headers(args.header),
+        credentials=Credentials(bearer_token=token or None, basic_auth=basic),
+        tls=TLSConfig(
+            insecure_skip_verify=args.insecure_skip_verify,
+            ca_pem=args.ca_file.read_text() if args.ca_file is not None else None,
+            server_name=args.tls_server_name,
+        ),
+    )
+
+
+def parse_headers(pairs: Sequence[str]) -> dict[str, str]:
+    headers = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"--header {pair.split('=')[0]!r}: use NAME=VALUE")
+        headers[name.strip()] = value
+    return headers
+
+
+def warn_about_providers(templates: Sequence[MetricTemplate], url: str) -> None:
+    for template in templates:
+        if template.spec.provider.address.rstrip("/") != url.rstrip("/"):
+            print(
+                f"note: MetricTemplate {template.metadata.namespace}/{template.metadata.name} "
+                f"names {template.spec.provider.address}; querying {url} instead",
+                file=sys.stderr,
+            )
+
+
+def identity(canary: Canary) -> dict[str, str]:
+    return {"name": canary.metadata.name, "namespace": canary.metadata.namespace}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One evaluation time: the engine's decision, the traffic and every metric's result."""
+
+    at: datetime
+    decision: str
+    reason: str
+    traffic: TrafficSample | None
+    results: Sequence[CheckResult]
+
+    @property
+    def time(self) -> str:
+        return self.at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+    @property
+    def prometheus_failed(self) -> bool:
+        return any(r.evidence.get("error") == QUERY_ERROR for r in self.results)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "time": self.time,
+            "unix": self.at.timestamp(),
+            "decision": self.decision,
+            "reason": self.reason,
+            "traffic": traffic_dict(self.traffic),
+            "metrics": [metric_dict(result) for result in self.results],
+        }
+
+
+def evaluation(canary: Canary, at: datetime, outcome: AnalysisOutcome) -> Evaluation:
+    decision, reason = interval_decision(canary, outcome.results)
+    return Evaluation(at, decision, reason, outcome.traffic, outcome.results)
+
+
+def metric_dict(result: CheckResult) -> dict[str, object]:
+    entry = result.to_dict()
+    entry.pop("evidence")
+    if "error" in result.evidence:
+        entry["error"] = result.evidence["error"]
+    return entry
+
+
+def traffic_dict(traffic: TrafficSample | None) -> dict[str, int] | None:
+    if traffic is None:
+        return None
+    return {
+        "canaryRequests": traffic.canary_requests,
+        "canaryFailures": traffic.canary_failures,
+        "primaryRequests": traffic.primary_requests,
+        "primaryFailures": traffic.primary_failures,
+    }
+
+
+def number(value: float | None) -> str:
+    return "-" if value is None else format_number(value)
+
+
+def print_table(canary: Canary, evaluations: Sequence[Evaluation]) -> None:
+    name = f"{canary.metadata.namespace}/{canary.metadata.name}"
+    for item in evaluations:
+        print(f"{item.time}  {name}  {item.decision.upper()}: {item.reason}")
+        rows = [("METRIC", "CANARY", "PRIMARY", "THRESHOLD", "VERDICT")]
+        rows += [
+            (r.name, number(r.value), number(r.primary_value), r.threshold, r.verdict.value)
+            for r in item.results
+        ]
+        reasons = ["REASON", *(r.reason for r in item.results)]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        for row, reason in zip(rows, reasons, strict=True):
+            cells = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+            print(f"  {cells}  {reason}")
+        if item.traffic is not None:
+            t = item.traffic
+            print(
+                f"  traffic: canary {t.canary_requests} requests ({t.canary_failures} 5xx), "
+                f"primary {t.primary_requests} ({t.primary_failures} 5xx)"
+            )
+        print()
