@@ -12,7 +12,6 @@ from canary.analysis.results import CheckResult
 from canary.analysis.thresholds import check_traffic
 from canary.api.canary import Canary, Metric, Phase, WebhookType
 from canary.api.common import parse_duration
-from canary.checks import Measurement, evaluate_metric
 from canary.engine.engine import decide, needs
 from canary.engine.types import (
     Decision,
@@ -25,6 +24,9 @@ from canary.engine.types import (
     ScaleCanary,
     SetRoutes,
 )
+from canary.metrics.evaluate import Readings, evaluate
+from canary.metrics.results import Reading, Series
+from canary.protocols import Sample
 from canary.sim.scenario import RequestAt, Scenario, Side
 from canary.sim.traffic import SideSeries, Traffic, latency_quantile, success_rate
 
@@ -172,7 +174,7 @@ def _analyze(
     canary: Canary, traffic: Traffic, now: int, rng: np.random.Generator
 ) -> list[CheckResult]:
     analysis = canary.spec.analysis
-    results = [evaluate_metric(m, _measure(m, traffic, now, rng)) for m in analysis.metrics]
+    results = [evaluate(m, _measure(m, traffic, now, rng)) for m in analysis.metrics]
     if analysis.min_requests:
         window = int(analysis.interval_seconds)
         requests = sum(traffic.canary.requests[max(0, now - window) : now])
@@ -180,28 +182,33 @@ def _analyze(
     return results
 
 
-def _measure(metric: Metric, traffic: Traffic, now: int, rng: np.random.Generator) -> Measurement:
+def _measure(metric: Metric, traffic: Traffic, now: int, rng: np.random.Generator) -> Readings:
     """The built-in metrics computed from the simulated requests; templates have no data here."""
     since = max(0, now - int(parse_duration(metric.interval)))
     if metric.name == "request-success-rate" and metric.template_ref is None:
         return _measured(traffic, since, now, lambda s, a, b: success_rate(s, a, b))
     if metric.name == "request-duration" and metric.template_ref is None:
         return _measured(traffic, since, now, lambda s, a, b: latency_quantile(s, a, b, rng))
-    return Measurement(canary=None)
+    return Readings(canary=Reading(None, "the simulator computes only the built-in metrics"))
 
 
-def _measured(traffic: Traffic, since: int, now: int, value: Measure) -> Measurement:
+def _measured(traffic: Traffic, since: int, now: int, value: Measure) -> Readings:
+    """The metric over the window for each side, and per-bucket samples for the judge."""
     buckets = range(since, now, JUDGE_BUCKET_SECONDS)
 
-    def samples(series: SideSeries) -> list[float]:
-        values = (value(series, b, min(b + JUDGE_BUCKET_SECONDS, now)) for b in buckets)
-        return [v for v in values if v is not None]
+    def reading(series: SideSeries) -> Reading:
+        measured = value(series, since, now)
+        return Reading(measured, "" if measured is not None else "no requests in the window")
 
-    return Measurement(
-        canary=value(traffic.canary, since, now),
-        primary=value(traffic.primary, since, now),
-        canary_samples=samples(traffic.canary),
-        primary_samples=samples(traffic.primary),
+    def samples(series: SideSeries) -> Series:
+        points = ((b, value(series, b, min(b + JUDGE_BUCKET_SECONDS, now))) for b in buckets)
+        return Series(tuple(Sample(float(t), v) for t, v in points if v is not None))
+
+    return Readings(
+        canary=reading(traffic.canary),
+        primary=reading(traffic.primary),
+        canary_series=samples(traffic.canary),
+        primary_series=samples(traffic.primary),
     )
 
 
