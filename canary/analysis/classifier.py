@@ -90,7 +90,7 @@ class JudgeOptions:
     """Where we differ from Kayenta on purpose. The defaults reproduce Kayenta (and R)."""
 
     root_finder: RootFinder = R_ROOT_FINDER
-    """R's absolute 1e-4 tolerance, or ``SCALE_AWARE_ROOT_FINDER`` for tiny metrics."""
+    """R's uniroot (absolute 1e-4 tolerance), or ``SCALE_AWARE_ROOT_FINDER``: the exact jump."""
     estimate_correction: bool = False
     """Keep the continuity correction for the estimate, as Kayenta's port does (R drops it)."""
     critical_when_effect_unknown: bool = False

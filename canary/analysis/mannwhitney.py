@@ -8,8 +8,8 @@ at z = 0 *without* the continuity correction (R sets correct <- FALSE before tha
 Kayenta's port keeps the correction, which moves the estimate by at most one step).
 
 R's uniroot stops at an absolute tolerance of 1e-4, which is noise for metrics measured in
-1e-3..1e-5 (Kayenta's "Problem Case"). ``scale_aware=True`` makes that tolerance relative to the
-search interval instead; the default reproduces R.
+1e-3..1e-5 (Kayenta's "Problem Case"). ``RootFinder(exact=True)`` returns the exact jump of the
+step function instead (``steproot``), whatever the data's scale; the default reproduces R.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 from scipy import stats
+
+from canary.analysis.steproot import step_root
 
 FloatArray = NDArray[np.float64]
 
@@ -36,24 +38,44 @@ class MannWhitneyError(ValueError):
 class RootFinder:
     """How the interval and estimate roots are found.
 
-    The default is R's uniroot: Brent's zeroin with an absolute tolerance of 1e-4. With
-    ``scale_aware`` the tolerance is ``tolerance`` times the width of the search interval
-    (max x - min y) - (min x - max y), so tiny metrics get roots as precise as large ones.
+    The default is R's uniroot: Brent's zeroin with an absolute tolerance of 1e-4, whose answer
+    lies within that tolerance of the statistic's jump. ``exact`` returns the jump itself (a
+    pairwise difference x_i - y_j), or the midpoint of a plateau where the statistic is exactly 0,
+    so tiny metrics get roots as precise as large ones.
     """
 
     tolerance: float = R_UNIROOT_TOLERANCE
-    scale_aware: bool = False
     max_iterations: int = R_UNIROOT_MAXITER
+    exact: bool = False
 
-    def absolute_tolerance(self, lower: float, upper: float) -> float:
-        if not self.scale_aware:
-            return self.tolerance
-        width = upper - lower
-        return self.tolerance * width if width > 0 else self.tolerance
+    def solve(
+        self,
+        f: Callable[[float], float],
+        x: FloatArray,
+        y: FloatArray,
+        bracket: tuple[float, float, float, float],
+    ) -> float:
+        """The root of f in [lower, upper], given (lower, upper, f(lower), f(upper))."""
+        lower, upper, f_lower, f_upper = bracket
+        if f_lower == 0.0:
+            return lower
+        if f_upper == 0.0:
+            return upper
+        if self.exact:
+            return step_root(f, x, y, lower, upper)
+        return zeroin(
+            f,
+            lower,
+            upper,
+            f_lower,
+            f_upper,
+            tolerance=self.tolerance,
+            max_iterations=self.max_iterations,
+        )
 
 
 R_ROOT_FINDER = RootFinder()
-SCALE_AWARE_ROOT_FINDER = RootFinder(scale_aware=True)
+SCALE_AWARE_ROOT_FINDER = RootFinder(exact=True)
 
 
 @dataclass(frozen=True)
@@ -185,14 +207,8 @@ def interval_root(x: FloatArray, y: FloatArray, zq: float, root_finder: RootFind
     f_upper = wdiff(x, y, upper, zq, correct=True)
     if f_upper >= 0:
         return upper
-    return zeroin(
-        lambda d: wdiff(x, y, d, zq, correct=True),
-        lower,
-        upper,
-        f_lower,
-        f_upper,
-        tolerance=root_finder.absolute_tolerance(lower, upper),
-        max_iterations=root_finder.max_iterations,
+    return root_finder.solve(
+        lambda d: wdiff(x, y, d, zq, correct=True), x, y, (lower, upper, f_lower, f_upper)
     )
 
 
@@ -208,15 +224,7 @@ def hodges_lehmann_estimate(
     f_lower, f_upper = statistic(lower), statistic(upper)
     if f_lower * f_upper > 0:  # cannot happen for finite data; R's uniroot would stop here too
         raise MannWhitneyError("f() values at end points not of opposite sign")
-    return zeroin(
-        statistic,
-        lower,
-        upper,
-        f_lower,
-        f_upper,
-        tolerance=root_finder.absolute_tolerance(lower, upper),
-        max_iterations=root_finder.max_iterations,
-    )
+    return root_finder.solve(statistic, x, y, (lower, upper, f_lower, f_upper))
 
 
 def zeroin(

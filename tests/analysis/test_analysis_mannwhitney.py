@@ -111,9 +111,9 @@ def test_impossible_inputs_raise_a_mann_whitney_error(
         wilcox_test(experiment, control)
 
 
-def test_the_scale_aware_root_finder_fixes_kayentas_problem_case() -> None:
+def test_the_exact_root_finder_fixes_kayentas_problem_case() -> None:
     # Metrics near 0.0333 that differ by 2e-6: the whole search range is narrower than R's
-    # absolute tolerance of 1e-4, so R's uniroot stops at once and returns an end of the range.
+    # absolute tolerance of 1e-4, so R's uniroot stops almost at once, far from the true ends.
     rng = np.random.default_rng(7)
     control = 0.0333 + rng.normal(0, 1e-6, 60)
     experiment = 0.0333 + 2e-6 + rng.normal(0, 1e-6, 60)
@@ -126,12 +126,22 @@ def test_the_scale_aware_root_finder_fixes_kayentas_problem_case() -> None:
         return p_out < 0.02 <= p_in
 
     r_lower = wilcox_test(experiment, control, confidence=0.98).interval[0]
-    aware_lower = wilcox_test(
-        experiment, control, confidence=0.98, root_finder=SCALE_AWARE_ROOT_FINDER
-    ).interval[0]
-    margin = 1.01 * R_UNIROOT_TOLERANCE * width
-    assert straddles(aware_lower, margin)
-    assert not straddles(r_lower, margin)
+    exact = wilcox_test(experiment, control, confidence=0.98, root_finder=SCALE_AWARE_ROOT_FINDER)
+    margin = 1e-9 * width
+    assert straddles(exact.interval[0], margin)
+    assert not straddles(r_lower, 1e-3 * width)
+    assert exact.interval[0] > 0  # the canary is higher, which R's interval cannot show
+
+
+def test_the_exact_root_finder_gives_the_textbook_hodges_lehmann_answer() -> None:
+    # The exact interval ends are pairwise differences (-0.15 and 0.76 for Hollander & Wolfe) and
+    # the estimate is the midpoint of the zero plateau [0.30, 0.31]: 0.305, the estimate R's
+    # exact test prints. R's asymptotic answer lies within its 1e-4 tolerance of these.
+    exact = wilcox_test(HW_X, HW_Y, root_finder=SCALE_AWARE_ROOT_FINDER)
+    assert exact.interval == pytest.approx((-0.15, 0.76), abs=1e-12)
+    assert exact.estimate == pytest.approx(0.305, abs=1e-12)
+    r = wilcox_test(HW_X, HW_Y)
+    assert r.interval == pytest.approx(exact.interval, abs=R_UNIROOT_TOLERANCE)
 
 
 samples = st.lists(
@@ -168,3 +178,18 @@ def test_the_interval_contains_the_estimate(x: list[float], y: list[float]) -> N
     result = wilcox_test(x, y)
     lower, upper = result.interval
     assert lower - R_UNIROOT_TOLERANCE <= result.estimate <= upper + R_UNIROOT_TOLERANCE
+    exact = wilcox_test(x, y, root_finder=SCALE_AWARE_ROOT_FINDER)
+    assert exact.interval[0] <= exact.estimate <= exact.interval[1]
+
+
+@settings(max_examples=60, deadline=None)
+@given(x=samples, y=samples)
+def test_rs_roots_lie_within_its_tolerance_of_the_exact_jumps(
+    x: list[float], y: list[float]
+) -> None:
+    assume(not (len(set(x)) == 1 and len(set(y)) == 1))
+    r = wilcox_test(x, y)
+    exact = wilcox_test(x, y, root_finder=SCALE_AWARE_ROOT_FINDER)
+    differences = {a - b for a in x for b in y}
+    assert set(exact.interval) <= differences  # every end is a jump of the step function
+    assert r.interval == pytest.approx(exact.interval, abs=1.01 * R_UNIROOT_TOLERANCE)
