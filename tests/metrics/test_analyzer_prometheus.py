@@ -165,3 +165,20 @@ def test_an_unreachable_prometheus_holds_every_metric_and_gives_no_traffic() -> 
         None,
     )
     assert "connection refused" in result.reason
+
+
+@pytest.mark.parametrize(
+    ("min_requests", "verdict"),
+    [
+        pytest.param(5000, Verdict.PASS, id="6000-is-enough"),
+        pytest.param(7000, Verdict.HOLD, id="6000-is-low-traffic"),
+    ],
+)
+def test_min_requests_adds_a_request_volume_check_that_holds_on_low_traffic(
+    analyzer: MetricAnalyzer, min_requests: int, verdict: Verdict
+) -> None:
+    spec = canary(
+        {"name": "request-success-rate", "thresholdRange": {"min": 1}}, minRequests=min_requests
+    )
+    volume = analyzer.analyze(spec, BEFORE).results[-1]
+    assert (volume.name, volume.verdict, volume.value) == ("request-volume", verdict, 6000)
