@@ -9,6 +9,7 @@ subresource, so the helpers work against the emulator and against a real cluster
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from typing import Any
 from kubernetes import client
 
 JSON = dict[str, Any]
+log = logging.getLogger(__name__)
 MERGE = "application/merge-patch+json"
 
 
@@ -171,7 +173,7 @@ class DeploymentSimulator:
             listed = self._apps.list_namespaced_deployment(self.namespace, _preload_content=False)
         else:
             listed = self._apps.list_deployment_for_all_namespaces(_preload_content=False)
-            now = time.monotonic()
+        now = time.monotonic()
         for item in json.loads(listed.data)["items"]:
             meta = item["metadata"]
             key = (meta["namespace"], meta["name"])
@@ -191,6 +193,7 @@ class DeploymentSimulator:
             try:
                 self.step()
             except Exception as exc:  # keep simulating; tests can inspect `errors`
+                log.warning("deployment simulator: %s", exc)
                 self.errors.append(exc)
 
     def start(self) -> DeploymentSimulator:
