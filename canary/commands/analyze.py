@@ -108,7 +108,12 @@ def run(args: argparse.Namespace) -> int:
     def same_prometheus(spec: ProviderSpec, namespace: str) -> MetricProvider:
         return provider  # the CLI asks the given Prometheus, whatever the template names
 
-    analyzer = MetricAnalyzer(provider, templates=Templates(templates), providers=same_prometheus)
+    analyzer = MetricAnalyzer(
+        provider,
+        templates=Templates(templates),
+        providers=same_prometheus,
+        always_query_primary=True,
+    )
     evaluations = [evaluation(canary, at, analyzer.analyze(canary, at)) for at in times]
     provider.close()
     if args.json:

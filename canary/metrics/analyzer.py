@@ -110,10 +110,13 @@ class MetricAnalyzer:
         *,
         templates: TemplateSource | None = None,
         providers: ProviderFactory | None = None,
+        always_query_primary: bool = False,
     ) -> None:
         self._provider = provider
         self._templates = templates or Templates()
         self._providers = providers
+        # For context only (the CLI shows it): the primary's value of a threshold-only metric.
+        self._always_query_primary = always_query_primary
 
     def analyze(self, canary: Canary, at: datetime) -> AnalysisOutcome:
         results = [self.check(canary, metric, at) for metric in canary.spec.analysis.metrics]
@@ -170,6 +173,11 @@ class MetricAnalyzer:
         primary = None
         if metric.compare is not None:
             primary = instant(plan.provider, plan.render("primary", metric.interval), at)
+        elif self._always_query_primary:
+            try:
+                primary = instant(plan.provider, plan.render("primary", metric.interval), at)
+            except MetricProviderError as error:
+                primary = Reading(None, str(error))  # informational: never holds the metric
         canary_series = primary_series = None
         if metric.judge is not None:
             # Each sample aggregates one step, so samples do not overlap; the window is the

@@ -55,6 +55,8 @@ def evaluate(metric: Metric, readings: Readings) -> CheckResult:
     if metric.judge is not None:
         checks.append(("judge", judge_check(metric, metric.judge, readings)))
     result = combine(metric.name, checks)
+    if result.primary_value is None and readings.primary is not None:
+        result = replace(result, primary_value=readings.primary.value)  # shown, not judged
     return replace(result, evidence={**result.evidence, "critical": metric.critical})
 
 

@@ -80,13 +80,13 @@ def test_a_replay_catches_the_incident_at_the_steps_after_it(
         for e in evaluations
     ]
     before = [
-        ("request-success-rate", 95.0, None, "Pass"),
-        ("request-duration", 175.0, None, "Pass"),
+        ("request-success-rate", 95.0, 99.0, "Pass"),
+        ("request-duration", 175.0, 87.5, "Pass"),
         ("error-rate", 5.0, 1.0, "Pass"),
     ]
     during = [
-        ("request-success-rate", 70.0, None, "Fail"),
-        ("request-duration", 175.0, None, "Pass"),
+        ("request-success-rate", 70.0, 99.0, "Fail"),
+        ("request-duration", 175.0, 87.5, "Pass"),
         ("error-rate", 30.0, 1.0, "Fail"),
     ]
     expected = [(T0 + s, "advance", before) for s in (300, 600, 900, 1200)]
@@ -126,7 +126,7 @@ def test_the_table_shows_values_verdicts_and_the_decision(
     )
     out = capsys.readouterr().out
     assert "2026-01-01T00:05:00Z  test/podinfo  ADVANCE: checks passed" in out
-    assert "request-success-rate  95      -        >= 90" in out
+    assert "request-success-rate  95      99       >= 90" in out
     assert "traffic: canary 6000 requests (300 5xx), primary 6000 (60 5xx)" in out
 
 
