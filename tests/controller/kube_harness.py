@@ -42,6 +42,19 @@ class FakeClock:
         self.now += timedelta(seconds=seconds)
 
 
+class FakeMonotonic:
+    """A monotonic clock in seconds that moves only when told to."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 @dataclass
 class ScriptedAnalyzer:
     """Every metric of the Canary gets the verdict in `verdict` (Pass unless changed)."""

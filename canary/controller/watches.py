@@ -1,0 +1,95 @@
+"""List-then-watch loops that survive dropped streams and 410 Gone by listing again."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from kubernetes import watch
+from kubernetes.client.exceptions import ApiException
+
+from canary.kube.client import raw
+
+JSON = dict[str, Any]
+Handler = Callable[[str, JSON], None]
+log = structlog.get_logger("canary.watch")
+
+
+class Watcher:
+    """Keeps `handler(event_type, object)` fed for one resource (in one namespace, or all).
+
+    It lists first (every object is handed over as ADDED), then watches from the list's
+    resourceVersion. A stream that ends is resumed from the last resourceVersion seen; an
+    expired one (410 Gone) is replaced by a fresh list, as client-go's reflector does.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        list_call: Callable[..., Any],
+        args: tuple[Any, ...],
+        handler: Handler,
+        timeout_seconds: int = 300,
+        backoff: float = 1.0,
+    ) -> None:
+        self.name = name
+        self.list_call = list_call
+        self.args = args
+        self.handler = handler
+        self.timeout_seconds = timeout_seconds
+        self.backoff = backoff
+        self.synced = threading.Event()
+        self.relists = 0
+        self._watch: watch.Watch | None = None
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                version = self._list()
+                self.synced.set()
+                self._watch_from(version, stop)
+            except Exception as error:
+                if stop.is_set():
+                    return
+                log.warning("watch failed, listing again", watch=self.name, error=str(error))
+                stop.wait(self.backoff)
+
+    def stop(self) -> None:
+        if self._watch is not None:
+            self._watch.stop()  # type: ignore[no-untyped-call]
+
+    def _list(self) -> str:
+        listing = raw(self.list_call, *self.args)
+        self.relists += 1
+        for item in listing.get("items") or []:
+            self.handler("ADDED", item)
+        return str(listing.get("metadata", {}).get("resourceVersion", ""))
+
+    def _watch_from(self, version: str, stop: threading.Event) -> None:
+        """Watch until the history expires (return to list again) or `stop`."""
+        while not stop.is_set():
+            self._watch = watch.Watch()  # type: ignore[no-untyped-call]
+            try:
+                for event in self._watch.stream(  # type: ignore[no-untyped-call]
+                    self.list_call,
+                    *self.args,
+                    resource_version=version,
+                    timeout_seconds=self.timeout_seconds,
+                    allow_watch_bookmarks=True,
+                ):
+                    if stop.is_set():
+                        return
+                    kind, obj = event["type"], event.get("raw_object") or event["object"]
+                    if kind == "ERROR":
+                        if obj.get("code") == 410:
+                            return
+                        raise RuntimeError(f"watch error: {obj.get('message')}")
+                    version = str(obj.get("metadata", {}).get("resourceVersion") or version)
+                    if kind != "BOOKMARK":
+                        self.handler(kind, obj)
+            except ApiException as error:
+                if error.status == 410:
+                    return
+                raise
