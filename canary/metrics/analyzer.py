@@ -11,7 +11,7 @@ from typing import Literal, Protocol, runtime_checkable
 from canary.analysis.results import CheckResult, Verdict
 from canary.analysis.thresholds import check_traffic
 from canary.api.canary import Canary, Metric
-from canary.api.common import parse_duration
+from canary.api.common import Condition, parse_duration
 from canary.api.metric_template import MetricProvider as ProviderSpec
 from canary.api.metric_template import MetricTemplate
 from canary.engine.types import TrafficSample
@@ -226,6 +226,51 @@ def renderer(
         return promql.render(template, variables)
 
     return render
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A metric that could not be evaluated: `reason` is MetricTemplateError or MetricQueryError."""
+
+    metric: str
+    reason: str
+    message: str
+
+
+def problems(outcome: AnalysisOutcome) -> list[Problem]:
+    """The template and query errors of an outcome, for a status condition and Warning events."""
+    found = []
+    for result in outcome.results:
+        reason = result.evidence.get("error")
+        if isinstance(reason, str):
+            message = str(result.evidence.get("message", result.reason))
+            found.append(Problem(result.name, reason, message))
+    return found
+
+
+METRICS_CONDITION = "MetricsAvailable"
+
+
+def metrics_condition(outcome: AnalysisOutcome, now: datetime) -> Condition:
+    """`MetricsAvailable`: True when every metric could be queried; else False with the first
+    problem's reason (MetricTemplateError wins over MetricQueryError) and every message."""
+    found = problems(outcome)
+    if not found:
+        return Condition(
+            type=METRICS_CONDITION,
+            status="True",
+            reason="MetricsAvailable",
+            message="every metric was queried",
+            last_transition_time=now,
+        )
+    found.sort(key=lambda p: p.reason != TEMPLATE_ERROR)
+    return Condition(
+        type=METRICS_CONDITION,
+        status="False",
+        reason=found[0].reason,
+        message="; ".join(f"{p.metric}: {p.message}" for p in found),
+        last_transition_time=now,
+    )
 
 
 TRAFFIC_CHECK = "request-volume"

@@ -9,7 +9,7 @@ import pytest
 
 from canary.analysis.results import Verdict
 from canary.api.metric_template import MetricProvider as ProviderSpec
-from canary.metrics.analyzer import MetricAnalyzer, Templates
+from canary.metrics.analyzer import MetricAnalyzer, Templates, metrics_condition, problems
 from canary.metrics.evaluate import QUERY_ERROR, TEMPLATE_ERROR
 from canary.protocols import MetricProvider, MetricProviderError, Sample
 
@@ -179,3 +179,32 @@ def test_a_query_error_holds_whatever_the_no_data_policy() -> None:
         True,
     )
     assert result.reason.startswith("query failed: Prometheus at http://x did not answer within 5s")
+
+
+def test_template_and_query_errors_become_a_false_condition_naming_each_metric() -> None:
+    analyzer = MetricAnalyzer(Scripted(fail=True))
+    outcome = analyzer.analyze(
+        canary(
+            {"name": "request-duration", "thresholdRange": {"max": 500}},
+            {"name": "custom", "templateRef": {"name": "missing"}, "thresholdRange": {"max": 1}},
+        ),
+        AT,
+    )
+    condition = metrics_condition(outcome, AT)
+    assert (condition.type, condition.status, condition.reason) == (
+        "MetricsAvailable",
+        "False",
+        TEMPLATE_ERROR,
+    )
+    assert [(p.metric, p.reason) for p in problems(outcome)] == [
+        ("request-duration", QUERY_ERROR),
+        ("custom", TEMPLATE_ERROR),
+    ]
+    assert "custom: MetricTemplate test/missing not found" in condition.message
+
+
+def test_a_clean_outcome_is_a_true_condition() -> None:
+    outcome = MetricAnalyzer(Scripted({"histogram_quantile": 100.0})).analyze(
+        canary({"name": "request-duration", "thresholdRange": {"max": 500}}), AT
+    )
+    assert metrics_condition(outcome, AT).status == "True"
