@@ -137,6 +137,8 @@ class MetricAnalyzer:
             return error_result(metric, TEMPLATE_ERROR, f"query template: {error}")
         except MetricProviderError as error:
             return error_result(metric, QUERY_ERROR, f"query failed: {error}")
+        except Exception as error:  # one broken metric must not stop the others: hold, with why
+            return error_result(metric, QUERY_ERROR, f"unexpected {type(error).__name__}: {error}")
         return evaluate(metric, readings)
 
     def plan(self, canary: Canary, metric: Metric) -> Plan:

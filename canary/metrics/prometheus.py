@@ -67,7 +67,7 @@ class _Adapter(HTTPAdapter):
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         if self._tls.ca_pem is not None and not self._tls.insecure_skip_verify:
             kwargs["ssl_context"] = ssl.create_default_context(cadata=self._tls.ca_pem)
-        if self._tls.server_name is not None:
+        if self._tls.server_name is not None and not self._tls.insecure_skip_verify:
             kwargs["server_hostname"] = self._tls.server_name
             kwargs["assert_hostname"] = self._tls.server_name
         super().init_poolmanager(*args, **kwargs)
@@ -114,9 +114,12 @@ class PrometheusProvider:
         if tls is not None and tls.ca_secret_ref is not None:
             ref = tls.ca_secret_ref
             ca_pem = read_secret(secrets, namespace, ref.name, ref.key or DEFAULT_CA_KEY)
+        timeout = parse_duration(spec.timeout)
+        if timeout <= 0:
+            raise MetricProviderError(f"provider timeout must be positive, got {spec.timeout}")
         return cls(
             spec.address,
-            timeout=parse_duration(spec.timeout),
+            timeout=timeout,
             headers=dict(spec.headers),
             credentials=credentials_from_spec(spec, namespace, secrets),
             tls=TLSConfig(

@@ -76,9 +76,10 @@ BUILTIN_QUERIES: Mapping[str, str] = {
 Side = Literal["canary", "primary"]
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+# No sign: outside a literal, a leading "-" or "+" would be a binary operator.
+_NUMBER = re.compile(r"^(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$", re.ASCII)
 _IDENTIFIER = re.compile(r"^[A-Za-z_:][A-Za-z0-9_:]*$")
-_PROMQL_DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
+_PROMQL_DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$", re.ASCII)
 _KEYWORDS = frozenset(
     (
         *("and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right"),

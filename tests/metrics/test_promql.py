@@ -56,6 +56,7 @@ def test_values_are_escaped_for_where_they_stand(template: str, value: str, rend
             id="injection-outside-quotes",
         ),
         pytest.param("sum by ({{ v }}) (x)", {"v": "or"}, "outside a string literal", id="keyword"),
+        pytest.param("x {{ v }}", {"v": "-1"}, "outside a string literal", id="signed-number"),
         pytest.param("up{job=`{{ v }}`}", {"v": "a`b"}, "backtick", id="backtick-in-raw-string"),
         pytest.param(
             'up{job="{{ w }}"}', {"v": "x"}, "unknown variable 'w'", id="unknown-variable"
@@ -103,7 +104,8 @@ def test_a_value_outside_quotes_is_one_safe_token_or_refused(value: str) -> None
         return
     token = rendered.removeprefix("rate(x[").removesuffix("])")
     assert token == value
-    assert all(c.isalnum() or c in "_:.+-" for c in token)
+    assert token[0] not in "+-"  # a sign would be an operator
+    assert all(c.isascii() and (c.isalnum() or c in "_:.+-") for c in token)
 
 
 def test_builtin_variables_name_each_sides_workload() -> None:
