@@ -8,7 +8,7 @@ import collections
 import json
 import logging
 import threading
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -87,11 +87,20 @@ class Api:
             self._faults.append(fault)
 
     def handle(
-        self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        alive: Callable[[], bool] | None = None,
     ) -> Response:
-        """Answer one request; every error becomes a Status body, never an exception."""
+        """Answer one request; every error becomes a Status body, never an exception.
+
+        `alive` tells whether the client is still connected, so that idle watches end early.
+        """
         try:
-            return self._handle(method, path, query, headers, body)
+            return self._handle(method, path, query, headers, body, alive)
         except ApiError as exc:
             return Response(exc.code, exc.status())
         except Exception as exc:  # a bug must cost one request, never the server
@@ -100,7 +109,13 @@ class Api:
             return Response(error.code, error.status())
 
     def _handle(
-        self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        alive: Callable[[], bool] | None,
     ) -> Response:
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         self.requests.append(Request(method, path, query, content_type))
@@ -115,7 +130,7 @@ class Api:
         route = self._route(path)
         user_agent = headers.get("user-agent", "")
         manager = params.get("fieldManager") or user_agent.split("/")[0]
-        return self._dispatch(method, route, params, content_type, body, manager)
+        return self._dispatch(method, route, params, content_type, body, manager, alive)
 
     def _raise_fault(self, method: str, path: str) -> None:
         with self._faults_lock:
@@ -189,13 +204,14 @@ class Api:
         content_type: str,
         body: bytes,
         manager: str,
+        alive: Callable[[], bool] | None,
     ) -> Response:
         store, rt = self.store, route.rt
         opts = _write_options(params, manager)
         if not route.name:
             if method == "GET":
                 if route.watch or params.get("watch") in ("true", "1"):
-                    return self._watch(route, params)
+                    return self._watch(route, params, alive)
                 return self._list(route, params)
             if method == "POST":
                 if rt.namespaced and not route.namespace:
@@ -213,7 +229,8 @@ class Api:
             if route.watch or params.get("watch") in ("true", "1"):
                 selector = f"metadata.name={route.name}"
                 params = {**params, "fieldSelector": selector}
-                return self._watch(Route(rt, route.version, route.namespace, "", "", True), params)
+                whole = Route(rt, route.version, route.namespace, "", "", True)
+                return self._watch(whole, params, alive)
             return Response(200, store.get(rt, route.namespace, route.name, route.version))
         if method == "PUT":
             result = store.update(
@@ -287,7 +304,9 @@ class Api:
             },
         )
 
-    def _watch(self, route: Route, params: dict[str, str]) -> Response:
+    def _watch(
+        self, route: Route, params: dict[str, str], alive: Callable[[], bool] | None = None
+    ) -> Response:
         since_text = params.get("resourceVersion", "")
         try:
             since = int(since_text) if since_text not in ("", "0") else None
@@ -302,6 +321,7 @@ class Api:
             timeout=timeout,
             bookmarks=params.get("allowWatchBookmarks") == "true",
             version=route.version,
+            alive=alive,
         )
         return Response(200, stream=self.store.watch(request))
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import select
+import socket
 import threading
 from collections.abc import Iterable
 from http import HTTPStatus
@@ -28,6 +31,15 @@ MAX_BODY = 64 * 1024 * 1024
 
 def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _peer_connected(sock: socket.socket) -> bool:
+    """False once the client has closed its end (readable with nothing to read)."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return not readable or sock.recv(1, socket.MSG_PEEK) != b""
+    except OSError:
+        return False
 
 
 class _Server(ThreadingHTTPServer):
@@ -74,7 +86,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         url = urlsplit(self.path)
         headers = {k.lower(): v for k, v in self.headers.items()}
-        response = self.server.api.handle(method, unquote(url.path), url.query, headers, body)
+        alive = functools.partial(_peer_connected, self.connection)
+        response = self.server.api.handle(
+            method, unquote(url.path), url.query, headers, body, alive
+        )
         try:
             if response.stream is not None:
                 self._stream(response)

@@ -71,6 +71,8 @@ class WatchRequest:
     timeout: float
     bookmarks: bool = False
     version: str = ""
+    alive: Callable[[], bool] | None = None
+    """Checked about once a second while idle: False (the client hung up) ends the watch."""
 
 
 class Store:
@@ -146,6 +148,10 @@ class Store:
             obj_meta["namespace"] = namespace
         else:
             obj_meta.pop("namespace", None)
+        rv = str(obj_meta.get("resourceVersion") or "")
+        if rv.isdigit() and int(rv) > 0:
+            # The storage layer's check, which surfaces as a reason-less 500 on a real server.
+            raise ApiError(500, "", "resourceVersion should not be set on objects to be created")
         for owned in (*meta.SERVER_OWNED, "resourceVersion", "managedFields"):
             obj_meta.pop(owned, None)
         if rt.status_subresource:
@@ -201,6 +207,15 @@ class Store:
             wanted = new_meta.get("resourceVersion")
             if wanted and wanted != old["metadata"]["resourceVersion"]:
                 raise errors.conflict(rt.plural, rt.group, name)
+            uid = new_meta.get("uid")
+            if uid and uid != old["metadata"]["uid"]:
+                raise errors.conflict(
+                    rt.plural,
+                    rt.group,
+                    name,
+                    "Precondition failed: UID in "
+                    f"precondition: {uid}, UID in object meta: {old['metadata']['uid']}",
+                )
             return self._replace(rt, old, new, opts, version, subresource, "Update")
 
     def patch(
@@ -719,7 +734,9 @@ class Store:
                             break
                         if req.bookmarks:
                             remaining = min(remaining, self.bookmark_interval)
-                        self._changed.wait(remaining)
+                        woken = self._changed.wait(min(remaining, 1.0))
+                        if not woken and req.alive is not None and not req.alive():
+                            return
                         quiet = time.monotonic() - last_sent >= self.bookmark_interval
                         if req.bookmarks and quiet and not self._events_after(cursor):
                             cursor, bookmark = self._rv, True

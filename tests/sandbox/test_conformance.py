@@ -142,6 +142,14 @@ def test_create_in_a_missing_namespace_is_404(core: client.CoreV1Api) -> None:
     assert "namespaces" in status["message"]
 
 
+def test_create_with_a_resource_version_is_rejected(core: client.CoreV1Api, namespace: str) -> None:
+    """Create of an object that carries a resourceVersion: the storage layer's reason-less 500."""
+    body = {"metadata": {"name": "cm", "resourceVersion": "42"}}
+    status = failure(core.create_namespaced_config_map, namespace, body)
+    assert status["code"] == 500
+    assert status["message"] == "resourceVersion should not be set on objects to be created"
+
+
 @pytest.mark.parametrize("name", [
     pytest.param("Upper", id="uppercase"),
     pytest.param("under_score", id="underscore"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -247,3 +248,14 @@ def test_the_kubeconfig_works_with_the_official_loader() -> None:
         with client.ApiClient(configuration) as api_client:
             names = [ns.metadata.name for ns in client.CoreV1Api(api_client).list_namespace().items]
         assert "default" in names
+
+
+def test_a_watch_ends_when_its_client_hangs_up(server: ApiServer) -> None:
+    before = threading.active_count()
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
+    conn.request("GET", f"{CMS}?watch=true")
+    response = conn.getresponse()
+    assert response.status == 200
+    assert threading.active_count() > before
+    conn.close()
+    testing.eventually(lambda: threading.active_count() <= before, timeout=5)
