@@ -12,11 +12,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from kube_harness import Harness
-
 from canary.api.crdgen import write_crds
 from canary.kube.client import Kube
 from canary.sandbox import testing
+from tests.controller.kube_harness import Harness
 
 _namespaces = itertools.count(1)
 

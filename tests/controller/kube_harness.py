@@ -14,9 +14,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from kube_fixtures import canary_body, deployment
-from kube_schemas import validate
-
 from canary.analysis.results import CheckResult, Verdict
 from canary.api.canary import Canary, Webhook
 from canary.controller.reconcile import Reconciler
@@ -24,6 +21,8 @@ from canary.engine.types import GateResult, Routes
 from canary.kube.client import ISTIO_GROUP, ISTIO_VERSION, MERGE_PATCH, Kube, raw, read
 from canary.protocols import AnalysisOutcome
 from canary.sandbox import testing
+from tests.controller.kube_fixtures import canary_body, deployment
+from tests.controller.kube_schemas import validate
 
 JSON = dict[str, Any]
 VALIDATED_KINDS = ("Deployment", "Service", "VirtualService", "DestinationRule")

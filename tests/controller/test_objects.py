@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from kube_fixtures import canary_model, config_map, deployment, secret
-from kube_schemas import validate
 
 from canary.engine.types import Routes
 from canary.kube import objects
 from canary.kube.revision import ConfigRefs, config_refs
+from tests.controller.kube_fixtures import canary_model, config_map, deployment, secret
+from tests.controller.kube_schemas import validate
 
 FULL_SERVICE = {
     "port": 80,

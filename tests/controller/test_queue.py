@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from kube_harness import FakeMonotonic
-
 from canary.controller.queue import WorkQueue
+from tests.controller.kube_harness import FakeMonotonic
 
 
 def test_a_key_is_handed_out_when_it_is_due() -> None:

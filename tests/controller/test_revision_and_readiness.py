@@ -6,7 +6,6 @@ import copy
 from typing import Any
 
 import pytest
-from kube_fixtures import config_map, deployment, secret
 
 from canary.kube.readiness import deployment_readiness
 from canary.kube.revision import (
@@ -17,6 +16,7 @@ from canary.kube.revision import (
     template_hash,
     tracking_enabled,
 )
+from tests.controller.kube_fixtures import config_map, deployment, secret
 
 
 def test_the_template_hash_ignores_key_order() -> None:

@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from kube_fixtures import canary_body, deployment
 from kubernetes import client, config
 
 from canary.controller.reconcile import Reconciler
@@ -18,6 +17,7 @@ from canary.controller.watches import Watcher
 from canary.kube.client import Kube, raw, read
 from canary.kube.istio import IstioRouter
 from canary.sandbox import testing
+from tests.controller.kube_fixtures import canary_body, deployment
 
 FAST = {"canary": {"stepWeight": 50, "maxWeight": 50}}
 pytestmark = pytest.mark.timeout(60)

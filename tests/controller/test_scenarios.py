@@ -6,12 +6,11 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-from kube_harness import Harness
-
 from canary.analysis.results import Verdict
 from canary.engine.types import Routes
 from canary.sandbox.api import Fault
 from canary.sandbox.testing import NeverReady
+from tests.controller.kube_harness import Harness
 
 
 def test_initialisation_creates_the_primary_the_services_and_the_routing_and_scales_the_target_to_zero(
