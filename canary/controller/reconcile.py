@@ -38,19 +38,15 @@ from canary.kube.readiness import deployment_readiness
 from canary.kube.revision import ConfigRefs, revision
 from canary.kube.status import read_canary, record_event, set_finalizer, write_status
 from canary.protocols import Analyzer, Notifier, TrafficRouter, WebhookRunner
+from canary.webhooks import payload_context
 
 JSON = dict[str, Any]
 log = structlog.get_logger("canary.controller")
 
-RUN_PHASES_FOR_HOOKS = frozenset(
-    {
-        WebhookType.PRE_ROLLOUT,
-        WebhookType.ROLLOUT,
-        WebhookType.CONFIRM_TRAFFIC_INCREASE,
-        WebhookType.CONFIRM_PROMOTION,
-    }
-)
-"""Hook types that are sent the phase Progressing, as Flagger does."""
+
+def _images(deployment: JSON | None) -> list[str]:
+    pod = ((deployment or {}).get("spec") or {}).get("template", {}).get("spec") or {}
+    return [str(c.get("image", "")) for c in pod.get("containers") or []]
 
 
 class Revertible(Protocol):
@@ -210,17 +206,14 @@ class Reconciler:
         hooks: list[Webhook] = [h for h in canary.spec.analysis.webhooks if h.type == hook_type]
         if not hooks or self.webhooks is None:
             return None
-        phase = Phase.PROGRESSING if hook_type in RUN_PHASES_FOR_HOOKS else canary.status.phase
-        payload = {
-            "name": canary.metadata.name,
-            "namespace": canary.metadata.namespace,
-            "phase": str(phase or Phase.INITIALIZING),
-            "checksum": world.revision,
-            "type": str(hook_type),
-            "metadata": {},
-        }
+        primary = workloads.read_deployment(
+            self.kube, canary.metadata.namespace, Names.of(canary).primary
+        )
+        context = payload_context(
+            canary_images=_images(world.target), primary_images=_images(primary)
+        )
         try:
-            return self.webhooks.run(canary, hooks, payload)
+            return self.webhooks.run(canary, hooks, context)
         except Exception as error:
             return GateResult(passed=False, message=f"webhooks failed: {error}")
 

@@ -147,6 +147,10 @@ class Controller:
         if self.endpoints is not None:
             self.endpoints.stop()
 
+    def request_stop(self) -> None:
+        """Ask run_forever() to stop (safe from a signal handler)."""
+        self._stop.set()
+
     def run_forever(self) -> None:
         self.start()
         try:

@@ -1,0 +1,137 @@
+"""`canary controller`: runs the controller in (or against) a cluster."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+from types import FrameType
+
+from kubernetes import client, config
+
+from canary.controller import logs
+from canary.controller.reconcile import Reconciler
+from canary.controller.runtime import Controller, Options
+from canary.kube.client import Kube
+from canary.kube.istio import IstioRouter
+from canary.kube.sources import KubeSecrets, KubeTemplates
+from canary.metrics.analyzer import MetricAnalyzer, PrometheusProviders
+from canary.metrics.prometheus import PrometheusProvider
+from canary.webhooks import HttpWebhookRunner
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "controller",
+        help="run the controller: watch Canaries and carry out their rollouts",
+        description="Watches Canary resources, their target Deployments and the ConfigMaps and "
+        "Secrets those use, and carries out what the rollout engine decides.",
+    )
+    parser.add_argument(
+        "--kubeconfig",
+        metavar="FILE",
+        help="kubeconfig file (default: in-cluster, then ~/.kube/config)",
+    )
+    parser.add_argument(
+        "--namespace",
+        action="append",
+        default=[],
+        metavar="NS",
+        help="watch only this namespace (repeatable; default: all)",
+    )
+    parser.add_argument(
+        "--metrics-addr",
+        default=":8080",
+        metavar="ADDR",
+        help="address of /healthz, /readyz and /metrics (default :8080; empty to disable)",
+    )
+    parser.add_argument(
+        "--metrics-server",
+        default="http://prometheus:9090",
+        metavar="URL",
+        help="Prometheus for the built-in metrics (default http://prometheus:9090)",
+    )
+    parser.add_argument(
+        "--leader-elect",
+        action="store_true",
+        help="elect a leader with a Lease; only the leader acts",
+    )
+    parser.add_argument(
+        "--leader-election-namespace",
+        default=os.environ.get("POD_NAMESPACE", "default"),
+        metavar="NS",
+        help="namespace of the Lease (default $POD_NAMESPACE or default)",
+    )
+    parser.add_argument(
+        "--leader-election-name",
+        default="canary-controller",
+        metavar="NAME",
+        help="name of the Lease",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=4,
+        metavar="N",
+        help="Canaries reconciled at the same time (default 4)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=["auto", "json", "console"],
+        default="auto",
+        help="json by default, console on a terminal",
+    )
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+    parser.set_defaults(handler=run)
+
+
+def api_client(kubeconfig: str | None, workers: int) -> client.ApiClient:
+    """A client from the kubeconfig given, else the in-cluster service account, else ~/.kube/config."""
+    configuration = client.Configuration()
+    if kubeconfig:
+        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)  # type: ignore[no-untyped-call]
+    else:
+        try:
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        except config.ConfigException:
+            config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    # Four watches per namespace plus every worker and the lease hold connections at once.
+    configuration.connection_pool_maxsize = max(16, workers * 2 + 12)
+    return client.ApiClient(configuration)
+
+
+def build(args: argparse.Namespace) -> Controller:
+    kube = Kube.of(api_client(args.kubeconfig, args.workers))
+    secrets = KubeSecrets(kube)
+    analyzer = MetricAnalyzer(
+        PrometheusProvider(args.metrics_server),
+        templates=KubeTemplates(kube),
+        providers=PrometheusProviders(secrets),
+    )
+    reconciler = Reconciler(kube, IstioRouter(kube), analyzer, HttpWebhookRunner(secrets))
+    options = Options(
+        namespaces=list(args.namespace),
+        workers=args.workers,
+        leader_elect=args.leader_elect,
+        lease_name=args.leader_election_name,
+        lease_namespace=args.leader_election_namespace,
+        identity=f"{socket.gethostname()}_{os.getpid()}",
+        metrics_addr=args.metrics_addr or None,
+    )
+    return Controller(kube, reconciler, options)
+
+
+def run(args: argparse.Namespace) -> int:
+    logs.configure(args.log_format, args.log_level)
+    controller = build(args)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        controller.request_stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    controller.run_forever()
+    return 0
