@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import socket
@@ -47,7 +48,7 @@ def test_the_controller_command_initialises_a_canary_serves_metrics_and_stops_on
         with (
             testing.DeploymentSimulator(env.api_client, tick=0.05)
             if env.is_emulator
-            else _nothing()
+            else contextlib.nullcontext()
         ):
             raw(kube.apps.create_namespaced_deployment, namespace, deployment("podinfo", namespace))
             body = canary_body("podinfo", namespace)
