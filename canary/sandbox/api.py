@@ -18,7 +18,8 @@ import yaml
 from canary.sandbox import discovery, errors, patches, selectors
 from canary.sandbox.errors import ApiError
 from canary.sandbox.resources import ResourceType
-from canary.sandbox.store import Store, WatchRequest, WriteOptions
+from canary.sandbox.store import Store, WriteOptions
+from canary.sandbox.watches import WatchRequest
 
 JSON = dict[str, Any]
 log = logging.getLogger(__name__)

@@ -1,30 +1,21 @@
-"""The object store: one global resourceVersion, optimistic concurrency and a bounded event history."""
+"""The object store: one global resourceVersion, optimistic concurrency, admission of writes."""
 
 from __future__ import annotations
 
-import bisect
 import collections
-import pickle
 import threading
-import time
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from canary.sandbox import crds, errors, fields, kinds, meta, schemas
+from canary.sandbox import crds, errors, fields, kinds, meta, schemas, watches
+from canary.sandbox.deletion import Deletion
 from canary.sandbox.errors import ApiError, Cause
+from canary.sandbox.objects import JSON, Key, Result, as_version, clone, key_of
 from canary.sandbox.resources import Registry, ResourceType
-
-JSON = dict[str, Any]
-Key = tuple[str, str]  # (namespace, name); namespace is "" for cluster-scoped objects
+from canary.sandbox.watches import Event, History, WatchRequest
 
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-
-
-def clone(obj: JSON) -> JSON:
-    """A deep copy of a JSON document; pickle is the fastest deep copy in the standard library."""
-    copied: JSON = pickle.loads(pickle.dumps(obj, pickle.HIGHEST_PROTOCOL))
-    return copied
 
 
 @dataclass(frozen=True)
@@ -39,43 +30,7 @@ class WriteOptions:
     """A server-side apply: managedFields record the operation as `Apply`."""
 
 
-@dataclass
-class Result:
-    """What a write answers: the object (or a Status), the HTTP code and any warnings."""
-
-    body: JSON
-    code: int = 200
-    warnings: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Event:
-    """One change in the history that watches replay."""
-
-    rv: int
-    type: str
-    resource: str
-    namespace: str
-    obj: JSON
-    old: JSON | None
-
-
-@dataclass
-class WatchRequest:
-    """A watch: which objects, from which resourceVersion (None: current state first), how long."""
-
-    rt: ResourceType
-    namespace: str
-    match: Callable[[JSON], bool]
-    since: int | None
-    timeout: float
-    bookmarks: bool = False
-    version: str = ""
-    alive: Callable[[], bool] | None = None
-    """Checked about once a second while idle: False (the client hung up) ends the watch."""
-
-
-class Store:
+class Store(Deletion):
     """All objects of all kinds, behind one lock; every change bumps the global resourceVersion."""
 
     def __init__(
@@ -86,14 +41,13 @@ class Store:
     ) -> None:
         self.registry = registry or Registry()
         self.bookmark_interval = bookmark_interval
-        self._lock = threading.RLock()
-        self._changed = threading.Condition(self._lock)
+        self.lock = threading.RLock()
+        self.changed = threading.Condition(self.lock)
         self._rv = 0
         self._objects: dict[str, dict[Key, JSON]] = collections.defaultdict(dict)
-        self._events: collections.deque[Event] = collections.deque(maxlen=max(history, 1))
-        self._compacted = 0  # the newest resourceVersion no longer in the history
+        self.history = History(history)
         self._next_ip = 10
-        self._closed = False
+        self.closed = False
         for name in DEFAULT_NAMESPACES:
             self.create(
                 self._rt("", "namespaces"), "", {"metadata": {"name": name}}, WriteOptions()
@@ -112,17 +66,17 @@ class Store:
         raise errors.no_route()
 
     def get(self, rt: ResourceType, namespace: str, name: str, version: str = "") -> JSON:
-        with self._lock:
+        with self.lock:
             obj = self._objects[rt.key].get((namespace, name))
         if obj is None:
             raise errors.not_found(rt.plural, rt.group, name)
-        return _as_version(rt, obj, version)
+        return as_version(rt, obj, version)
 
     def list_objects(
         self, rt: ResourceType, namespace: str, match: Callable[[JSON], bool], version: str = ""
     ) -> tuple[list[JSON], int]:
         """Matching objects sorted by namespace and name (etcd key order), and the list's RV."""
-        with self._lock:
+        with self.lock:
             items = [
                 obj
                 for key, obj in self._objects[rt.key].items()
@@ -130,7 +84,7 @@ class Store:
             ]
             rv = self._rv
         items.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
-        return [_as_version(rt, obj, version) for obj in items], rv
+        return [as_version(rt, obj, version) for obj in items], rv
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -159,7 +113,7 @@ class Store:
                 obj["status"] = {}
             else:
                 obj.pop("status", None)
-        with self._lock:
+        with self.lock:
             if rt.namespaced:
                 self._check_namespace(namespace)
             if not obj_meta.get("name") and obj_meta.get("generateName"):
@@ -176,9 +130,9 @@ class Store:
                 self._allocate_ip(obj)
             self._record(obj, None, rt, opts, "Apply" if opts.apply else "Update", "", version)
             if opts.dry_run:
-                return Result(_as_version(rt, obj, version), 201, warnings)
+                return Result(as_version(rt, obj, version), 201, warnings)
             stored = self._commit(rt, obj, None, "ADDED")
-        return Result(_as_version(rt, stored, version), 201, warnings)
+        return Result(as_version(rt, stored, version), 201, warnings)
 
     def update(
         self,
@@ -202,7 +156,7 @@ class Store:
                 "the namespace of the provided object does not match the "
                 "namespace sent on the request"
             )
-        with self._lock:
+        with self.lock:
             old = self._existing(rt, namespace, name)
             wanted = new_meta.get("resourceVersion")
             if wanted and wanted != old["metadata"]["resourceVersion"]:
@@ -236,14 +190,14 @@ class Store:
             raise errors.unsupported_media_type(
                 content_type, [patches.JSON_PATCH, patches.MERGE, patches.APPLY]
             )
-        with self._lock:
+        with self.lock:
             key = (namespace if rt.namespaced else "", name)
             old = self._objects[rt.key].get(key)
             if content_type == patches.APPLY:
                 return self._apply(rt, namespace, name, old, patch, opts, version, subresource)
             if old is None:
                 raise errors.not_found(rt.plural, rt.group, name)
-            current = _as_version(rt, clone(old), version)
+            current = as_version(rt, clone(old), version)
             if content_type == patches.JSON_PATCH:
                 patched = patches.json_patch(current, patch)
             elif not isinstance(patch, dict):
@@ -285,7 +239,7 @@ class Store:
             if subresource:
                 raise errors.not_found(rt.plural, rt.group, name)
             return self.create(rt, namespace, config, opts, version)
-        current = _as_version(rt, clone(old), version)
+        current = as_version(rt, clone(old), version)
         before = next(
             (
                 e.get("fieldsV1") or {}
@@ -361,214 +315,15 @@ class Store:
         new_meta["resourceVersion"] = old_meta["resourceVersion"]
         if new == old:
             # A write that changes nothing is not stored: no new resourceVersion, no watch event.
-            return Result(_as_version(rt, old, version), 200, warnings)
+            return Result(as_version(rt, old, version), 200, warnings)
         changes = applied if applied is not None else fields.changed(old, new)
         self._record(new, old, rt, opts, operation, subresource, version, changes)
         if opts.dry_run:
-            return Result(_as_version(rt, new, version), 200, warnings)
+            return Result(as_version(rt, new, version), 200, warnings)
         if "deletionTimestamp" in new_meta and not new_meta.get("finalizers"):
-            return Result(_as_version(rt, self._remove(rt, new), version), 200, warnings)
+            return Result(as_version(rt, self._remove(rt, new), version), 200, warnings)
         stored = self._commit(rt, new, old, "MODIFIED")
-        return Result(_as_version(rt, stored, version), 200, warnings)
-
-    # -- deleting ----------------------------------------------------------------------------
-
-    def delete(
-        self,
-        rt: ResourceType,
-        namespace: str,
-        name: str,
-        options: JSON | None = None,
-        dry_run: bool = False,
-    ) -> Result:
-        """DELETE: finalizers delay removal; dependents go as the garbage collector would take them."""
-        options = options or {}
-        with self._lock:
-            old = self._existing(rt, namespace, name)
-            pre = options.get("preconditions") or {}
-            for field_name, ours in (
-                ("uid", old["metadata"]["uid"]),
-                ("resourceVersion", old["metadata"]["resourceVersion"]),
-            ):
-                if pre.get(field_name) and pre[field_name] != ours:
-                    raise errors.conflict(
-                        rt.plural,
-                        rt.group,
-                        name,
-                        f"Precondition failed: {field_name[0].upper()}"
-                        f"{field_name[1:]} in precondition: {pre[field_name]}, "
-                        f"{field_name} in object meta: {ours}",
-                    )
-            if dry_run:
-                return Result(_as_version(rt, old, ""), 200)
-            policy = options.get("propagationPolicy") or "Background"
-            if options.get("orphanDependents") is True:
-                policy = "Orphan"
-            return self._delete(rt, old, policy)
-
-    def delete_collection(
-        self,
-        rt: ResourceType,
-        namespace: str,
-        match: Callable[[JSON], bool],
-        options: JSON | None = None,
-    ) -> JSON:
-        items, _ = self.list_objects(rt, namespace, match)
-        for obj in items:
-            try:
-                self.delete(
-                    rt, obj["metadata"].get("namespace", ""), obj["metadata"]["name"], options
-                )
-            except ApiError as exc:
-                if exc.code != 404:  # deleted meanwhile, e.g. by the garbage collector
-                    raise
-        with self._lock:
-            rv = self._rv
-        return {
-            "kind": rt.list_kind,
-            "apiVersion": rt.api_version(),
-            "metadata": {"resourceVersion": str(rv)},
-            "items": items,
-        }
-
-    def _delete(self, rt: ResourceType, obj: JSON, policy: str) -> Result:
-        obj_meta = obj["metadata"]
-        if "deletionTimestamp" in obj_meta:
-            return Result(obj, 200)
-        uid = obj_meta["uid"]
-        if policy == "Orphan":
-            self._orphan(uid)
-        finalizers = list(obj_meta.get("finalizers") or [])
-        if policy == "Foreground" and self._dependents(uid):
-            finalizers.append("foregroundDeletion")
-        if rt.key == "namespaces" or finalizers:
-            new = clone(obj)
-            new["metadata"]["deletionTimestamp"] = meta.now()
-            new["metadata"]["deletionGracePeriodSeconds"] = 0
-            new["metadata"]["finalizers"] = finalizers
-            if not finalizers:
-                del new["metadata"]["finalizers"]
-            if rt.generation:
-                new["metadata"]["generation"] = obj_meta.get("generation", 0) + 1
-            if rt.key == "namespaces":
-                new["status"] = {"phase": "Terminating"}
-            stored = self._commit(rt, new, obj, "MODIFIED")
-            if rt.key == "namespaces":
-                self._empty_namespace(obj_meta["name"])
-            elif policy == "Foreground":
-                for dep_rt, dep in self._dependents(uid):
-                    self._delete(dep_rt, dep, "Background")
-            current = self._objects[rt.key].get(_key(rt, stored))
-            return Result(current or stored, 200)
-        self._remove(rt, obj)
-        return Result(_success(rt, obj), 200)
-
-    def _remove(self, rt: ResourceType, obj: JSON) -> JSON:
-        """Take the object out of the store, then do what its removal implies for other objects."""
-        final = self._commit(rt, obj, obj, "DELETED")
-        obj_meta = final["metadata"]
-        uid = obj_meta["uid"]
-        for dep_rt, dep in self._dependents(uid):
-            others = [r for r in dep["metadata"]["ownerReferences"] if r.get("uid") != uid]
-            if any(self._uid_exists(r.get("uid", "")) for r in others):
-                self._set_owner_refs(dep_rt, dep, others)
-            else:
-                self._delete(dep_rt, dep, "Background")
-        for ref in obj_meta.get("ownerReferences") or []:
-            self._finish_foreground(ref.get("uid", ""))
-        namespace = obj_meta.get("namespace")
-        if namespace:
-            self._finish_namespace(namespace)
-        if rt.key == "customresourcedefinitions.apiextensions.k8s.io":
-            self._drop_crd(final)
-        return final
-
-    def _finish_foreground(self, owner_uid: str) -> None:
-        for rt_key, objects in self._objects.items():
-            for obj in list(objects.values()):
-                obj_meta = obj["metadata"]
-                if obj_meta["uid"] != owner_uid:
-                    continue
-                finalizers = obj_meta.get("finalizers") or []
-                if "foregroundDeletion" in finalizers and not self._dependents(owner_uid):
-                    new = clone(obj)
-                    new["metadata"]["finalizers"] = [
-                        f for f in finalizers if f != "foregroundDeletion"
-                    ]
-                    rt = self._rt_by_key(rt_key)
-                    if new["metadata"]["finalizers"]:
-                        self._commit(rt, new, obj, "MODIFIED")
-                    else:
-                        self._remove(rt, new)
-                return
-
-    def _empty_namespace(self, namespace: str) -> None:
-        for rt_key, objects in list(self._objects.items()):
-            rt = self._rt_by_key(rt_key)
-            for key in list(objects):
-                if key[0] == namespace and rt.namespaced and key in objects:
-                    self._delete(rt, objects[key], "Background")
-        self._finish_namespace(namespace)
-
-    def _finish_namespace(self, namespace: str) -> None:
-        ns = self._objects["namespaces"].get(("", namespace))
-        if ns is None or "deletionTimestamp" not in ns["metadata"]:
-            return
-        if any(
-            key[0] == namespace
-            for rt_key, objects in self._objects.items()
-            if rt_key != "namespaces"
-            for key in objects
-        ):
-            return
-        self._commit(self._rt_by_key("namespaces"), ns, ns, "DELETED")
-
-    def _drop_crd(self, crd: JSON) -> None:
-        spec = crd["spec"]
-        rt = next(
-            (
-                r
-                for r in self.registry.all()
-                if not r.builtin
-                and r.group == spec["group"]
-                and r.plural == spec["names"]["plural"]
-            ),
-            None,
-        )
-        if rt is not None:
-            for obj in list(self._objects[rt.key].values()):
-                self._commit(rt, obj, obj, "DELETED")
-            self.registry.remove(rt.group, rt.plural)
-
-    def _dependents(self, uid: str) -> list[tuple[ResourceType, JSON]]:
-        found = []
-        for rt_key, objects in self._objects.items():
-            for obj in objects.values():
-                refs = obj["metadata"].get("ownerReferences")
-                if refs and any(r.get("uid") == uid for r in refs):
-                    found.append((self._rt_by_key(rt_key), obj))
-        return found
-
-    def _uid_exists(self, uid: str) -> bool:
-        return any(
-            obj["metadata"]["uid"] == uid
-            for objects in self._objects.values()
-            for obj in objects.values()
-        )
-
-    def _orphan(self, uid: str) -> None:
-        for rt, dep in self._dependents(uid):
-            self._set_owner_refs(
-                rt, dep, [r for r in dep["metadata"]["ownerReferences"] if r.get("uid") != uid]
-            )
-
-    def _set_owner_refs(self, rt: ResourceType, obj: JSON, refs: list[JSON]) -> None:
-        new = clone(obj)
-        if refs:
-            new["metadata"]["ownerReferences"] = refs
-        else:
-            del new["metadata"]["ownerReferences"]
-        self._commit(rt, new, obj, "MODIFIED")
+        return Result(as_version(rt, stored, version), 200, warnings)
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -688,15 +443,13 @@ class Store:
         self._rv += 1
         if kind == "DELETED":
             obj = {**obj, "metadata": {**obj["metadata"], "resourceVersion": str(self._rv)}}
-            self._objects[rt.key].pop(_key(rt, obj), None)
+            self._objects[rt.key].pop(key_of(rt, obj), None)
         else:
             obj["metadata"]["resourceVersion"] = str(self._rv)
-            self._objects[rt.key][_key(rt, obj)] = obj
-        if len(self._events) == self._events.maxlen:
-            self._compacted = self._events[0].rv
+            self._objects[rt.key][key_of(rt, obj)] = obj
         namespace = obj["metadata"].get("namespace", "")
-        self._events.append(Event(self._rv, kind, rt.key, namespace, obj, old))
-        self._changed.notify_all()
+        self.history.append(Event(self._rv, kind, rt.key, namespace, obj, old))
+        self.changed.notify_all()
         if rt.key == "customresourcedefinitions.apiextensions.k8s.io" and kind != "DELETED":
             self.registry.add(crds.resource_type(obj))
         return obj
@@ -704,93 +457,24 @@ class Store:
     # -- watching ----------------------------------------------------------------------------
 
     def watch(self, req: WatchRequest) -> Generator[tuple[str, JSON], None, None]:
-        """Yield (type, object) from `req.since` on, until the timeout or `close()`.
-
-        Without a start resourceVersion the watch first replays the current state as ADDED. A
-        start older than the retained history yields one ERROR event with a 410 Expired Status.
-        Nothing is yielded with the lock held: a slow client must not stall the writers.
-        """
-        deadline = time.monotonic() + req.timeout
-        if req.since is None:
-            initial, cursor = self.list_objects(req.rt, req.namespace, req.match, req.version)
-            for obj in initial:
-                yield "ADDED", obj
-        else:
-            cursor = req.since
-        last_sent = time.monotonic()
-        while True:
-            bookmark = False
-            with self._lock:
-                if self._closed:
-                    return
-                if cursor < self._compacted:
-                    expired = errors.expired(cursor, self._compacted + 1)
-                    batch = None
-                else:
-                    batch = self._events_after(cursor)
-                    if not batch:
-                        remaining = deadline - time.monotonic()
-                        if remaining <= 0:
-                            break
-                        if req.bookmarks:
-                            remaining = min(remaining, self.bookmark_interval)
-                        woken = self._changed.wait(min(remaining, 1.0))
-                        if not woken and req.alive is not None and not req.alive():
-                            return
-                        quiet = time.monotonic() - last_sent >= self.bookmark_interval
-                        if req.bookmarks and quiet and not self._events_after(cursor):
-                            cursor, bookmark = self._rv, True
-            if batch is None:
-                yield "ERROR", expired.status()
-                return
-            if bookmark:
-                last_sent = time.monotonic()
-                yield "BOOKMARK", _bookmark(req.rt, cursor, req.version)
-            for event in batch:
-                cursor = event.rv
-                out = _filter(req, event)
-                if out is not None:
-                    last_sent = time.monotonic()
-                    yield out
-        if req.bookmarks:
-            # Like the watch cache, tell the client how far it got before the stream ends.
-            yield "BOOKMARK", _bookmark(req.rt, cursor, req.version)
-
-    def _events_after(self, rv: int) -> list[Event]:
-        events = self._events
-        if not events or events[-1].rv <= rv:
-            return []
-        start = bisect.bisect_right(events, rv, key=lambda e: e.rv)
-        return [events[i] for i in range(start, len(events))]
+        """Events for one watch (see `watches.stream`)."""
+        return watches.stream(self, req)
 
     def compact(self) -> None:
         """Forget the whole history (a test knob): every watch from an older RV then gets 410."""
-        with self._lock:
-            if self._events:
-                self._compacted = self._events[-1].rv
-            self._events.clear()
+        with self.lock:
+            self.history.compact()
 
     def close(self) -> None:
         """End every open watch."""
-        with self._lock:
-            self._closed = True
-            self._changed.notify_all()
-
-
-def _key(rt: ResourceType, obj: JSON) -> Key:
-    return (obj["metadata"].get("namespace", "") if rt.namespaced else "", obj["metadata"]["name"])
+        with self.lock:
+            self.closed = True
+            self.changed.notify_all()
 
 
 def _spec_of(rt: ResourceType, obj: JSON) -> JSON:
     skip = ("metadata", "status") if rt.status_subresource else ("metadata",)
     return {k: v for k, v in obj.items() if k not in skip and k not in ("apiVersion", "kind")}
-
-
-def _as_version(rt: ResourceType, obj: JSON, version: str) -> JSON:
-    """The object as served at `version`: without conversion webhooks only apiVersion differs."""
-    if not version or version == rt.storage_version:
-        return obj
-    return {**obj, "apiVersion": rt.api_version(version)}
 
 
 def _checked_body(rt: ResourceType, body: Any, version: str, require_type: bool = False) -> JSON:
@@ -834,41 +518,3 @@ def _check_identity(rt: ResourceType, obj: JSON, name: str, namespace: str) -> N
         raise errors.bad_request(
             "the namespace of the provided object does not match the namespace sent on the request"
         )
-
-
-def _success(rt: ResourceType, obj: JSON) -> JSON:
-    details = {"name": obj["metadata"]["name"], "kind": rt.plural, "uid": obj["metadata"]["uid"]}
-    if rt.group:
-        details["group"] = rt.group
-    return {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Success",
-        "details": details,
-    }
-
-
-def _bookmark(rt: ResourceType, rv: int, version: str) -> JSON:
-    return {
-        "kind": rt.kind,
-        "apiVersion": rt.api_version(version),
-        "metadata": {"resourceVersion": str(rv)},
-    }
-
-
-def _filter(req: WatchRequest, event: Event) -> tuple[str, JSON] | None:
-    """The event as this watch sees it: leaving the selector is DELETED, entering it ADDED."""
-    if event.resource != req.rt.key or (req.namespace and event.namespace != req.namespace):
-        return None
-    now_matches = req.match(event.obj)
-    if event.type in ("ADDED", "DELETED"):
-        return (event.type, _as_version(req.rt, event.obj, req.version)) if now_matches else None
-    was_matching = event.old is not None and req.match(event.old)
-    if now_matches:
-        kind = "MODIFIED" if was_matching else "ADDED"
-    elif was_matching:
-        kind = "DELETED"
-    else:
-        return None
-    return kind, _as_version(req.rt, event.obj, req.version)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterator
 
@@ -14,6 +15,7 @@ from canary.sandbox import testing
 
 MERGE = "application/merge-patch+json"
 THREADS = 6
+STAMPS = itertools.count()  # a fresh value per patch: a no-op patch rightly keeps the old RV
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +106,7 @@ def test_resource_versions_strictly_increase_over_any_sequence_of_writes(
                 result = core.create_namespaced_config_map("default", {"metadata": {"name": name}})
             elif op == "patch":
                 result = core.patch_namespaced_config_map(
-                    name, "default", {"data": {"n": str(len(seen))}}, _content_type=MERGE
+                    name, "default", {"data": {"n": str(next(STAMPS))}}, _content_type=MERGE
                 )
             else:
                 core.delete_namespaced_config_map(name, "default")
