@@ -131,7 +131,7 @@ class Reconciler:
                 now,
             )
             return canary.spec.analysis.interval_seconds
-        if not world.deleting:
+        if not world.deleting and not canary.spec.suspend:
             self._keep_objects_in_sync(canary, world)
         needs = engine.needs(canary, world.revision, now)
         observations = self._observations(canary, world, needs, now)

@@ -21,7 +21,7 @@ from canary.engine.types import GateResult, Routes
 from canary.kube.client import ISTIO_GROUP, ISTIO_VERSION, MERGE_PATCH, Kube, raw, read
 from canary.protocols import AnalysisOutcome
 from canary.sandbox import testing
-from tests.controller.kube_fixtures import canary_body, deployment
+from tests.controller.kube_fixtures import canary_body, config_map, deployment
 from tests.controller.kube_schemas import validate
 
 JSON = dict[str, Any]
@@ -60,9 +60,12 @@ class ScriptedAnalyzer:
 
     verdict: Verdict = Verdict.PASS
     calls: int = 0
+    raises: bool = False
 
     def analyze(self, canary: Canary, at: datetime) -> AnalysisOutcome:
         self.calls += 1
+        if self.raises:
+            raise RuntimeError("prometheus is down")
         results = [
             CheckResult(
                 m.name,
@@ -156,6 +159,23 @@ class Harness:
             "canaries",
             body,
         )
+
+    def given_config_map(self, name: str, **data: str) -> JSON:
+        return raw(
+            self.kube.core.create_namespaced_config_map,
+            self.namespace,
+            config_map(name, self.namespace, **data),
+        )
+
+    def replace_config_map(self, name: str, **data: str) -> None:
+        live = self.config_map(name)
+        live["data"] = dict(data)
+        raw(self.kube.core.replace_namespaced_config_map, name, self.namespace, live)
+
+    def config_map(self, name: str) -> JSON:
+        found = read(self.kube.core.read_namespaced_config_map, name, self.namespace)
+        assert found is not None, name
+        return found
 
     def given_service(self, selector: dict[str, str], port: int) -> JSON:
         body = {

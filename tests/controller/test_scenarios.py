@@ -285,3 +285,92 @@ def test_deleting_a_canary_without_revert_on_deletion_leaves_everything_to_the_g
 
     assert harness.canary() is None
     assert harness.reconcile() is None
+
+
+def test_a_changed_config_map_is_a_new_revision_and_its_copy_is_promoted(harness: Harness) -> None:
+    harness.given_config_map("podinfo-config", color="blue")
+    harness.given_target(config_map="podinfo-config")
+    harness.given_canary()
+    harness.run_until(lambda: harness.phase() == "Initialized")
+    assert harness.config_map("podinfo-config-primary")["data"] == {"color": "blue"}
+    pod = harness.deployment("podinfo-primary")["spec"]["template"]["spec"]
+    assert pod["volumes"][0]["configMap"]["name"] == "podinfo-config-primary"
+
+    harness.replace_config_map("podinfo-config", color="green")
+    harness.tick()
+    assert harness.phase() == "Progressing"
+    assert harness.config_map("podinfo-config-primary")["data"] == {"color": "blue"}, (
+        "not before promotion"
+    )
+    harness.run_until(lambda: harness.phase() == "Succeeded")
+
+    assert harness.config_map("podinfo-config-primary")["data"] == {"color": "green"}
+    assert "configmap/podinfo-config" in harness.status()["trackedConfigs"]
+
+
+def test_ab_testing_adds_the_matching_route_for_the_run_and_removes_it_after(
+    harness: Harness,
+) -> None:
+    match = [{"headers": {"x-canary": {"exact": "insider"}}}]
+    harness.given_initialized(strategy={"abTesting": {"iterations": 2, "match": match}})
+    harness.update_target("podinfo:6.0.1")
+
+    harness.run_until(lambda: harness.routes().ab_testing)
+    ab_route = harness.virtual_service()["spec"]["http"][0]
+    assert ab_route["match"] == match
+    assert [d["weight"] for d in ab_route["route"]] == [0, 100]
+    assert harness.routes() == Routes(100, 0, ab_testing=True)
+
+    harness.run_until(lambda: harness.phase() == "Succeeded")
+    assert [r["name"] for r in harness.virtual_service()["spec"]["http"]] == ["primary-canary"]
+    assert harness.image("podinfo-primary") == "podinfo:6.0.1"
+
+
+def test_blue_green_switches_all_traffic_to_the_canary_before_promotion(harness: Harness) -> None:
+    harness.given_initialized(strategy={"blueGreen": {"iterations": 2}})
+    harness.update_target("podinfo:6.0.1")
+
+    weights = _weights_during(harness, lambda: harness.phase() == "Succeeded")
+
+    assert set(weights) <= {0, 100}
+    assert harness.image("podinfo-primary") == "podinfo:6.0.1"
+    assert harness.routes() == Routes(100, 0)
+
+
+def test_a_suspended_canary_is_left_alone(harness: Harness) -> None:
+    harness.given_initialized()
+    harness.patch_canary({"spec": {"suspend": True}})
+
+    harness.update_target("podinfo:6.0.1")
+    for _ in range(3):
+        harness.tick()
+
+    assert harness.phase() == "Initialized"
+    assert harness.replicas("podinfo") == 0
+
+
+def test_a_replica_that_is_not_the_leader_changes_nothing(harness: Harness) -> None:
+    harness.given_target()
+    harness.given_canary()
+    harness.reconciler.may_write = lambda: False
+
+    for _ in range(3):
+        harness.tick()
+
+    assert harness.deployment("podinfo-primary") is None
+    assert harness.service("podinfo") is None
+    assert harness.status() == {}
+    assert harness.replicas("podinfo") == 2
+
+
+def test_an_analysis_that_raises_holds_the_rollout_instead_of_failing_it(harness: Harness) -> None:
+    harness.given_initialized(analysis=FAILING_METRIC)
+    harness.analyzer.raises = True
+    harness.update_target("podinfo:6.0.1")
+
+    for _ in range(6):
+        harness.tick()
+
+    assert harness.phase() == "Progressing"
+    assert harness.status().get("failedChecks", 0) == 0
+    assert harness.routes().canary <= 25
