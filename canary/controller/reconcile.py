@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from canary.analysis.results import CheckResult
 from canary.api.canary import Canary, Phase, Webhook, WebhookType
+from canary.api.loading import describe
 from canary.controller.requests import manual_request
 from canary.engine import engine
 from canary.engine.types import (
@@ -36,7 +37,7 @@ from canary.kube.client import Kube
 from canary.kube.names import FINALIZER, Names
 from canary.kube.readiness import deployment_readiness
 from canary.kube.revision import ConfigRefs, revision
-from canary.kube.status import read_canary, record_event, set_finalizer, write_status
+from canary.kube.status import Involved, read_canary, record_event, set_finalizer, write_status
 from canary.protocols import Analyzer, Notifier, TrafficRouter, WebhookRunner
 from canary.webhooks import payload_context
 
@@ -296,7 +297,7 @@ class Reconciler:
 
     def _event(self, canary: Canary, type_: str, reason: str, message: str, now: datetime) -> None:
         try:
-            record_event(self.kube, canary, type_, reason, message, now)
+            record_event(self.kube, Involved.of(canary), type_, reason, message, now)
         except Exception as error:
             # An Event is a report; failing to write one must not stop the rollout.
             log.warning(
@@ -304,13 +305,22 @@ class Reconciler:
             )
 
     def _invalid(self, obj: JSON, error: ValidationError) -> None:
+        """An invalid Canary is reported (log and Warning event) and left alone until it changes."""
         meta = obj.get("metadata", {})
+        problems = "; ".join(describe(error))
         log.error(
             "invalid canary",
             canary=meta.get("name"),
             namespace=meta.get("namespace"),
-            error=str(error).splitlines()[0],
+            error=problems,
         )
+        about = Involved(meta.get("name", ""), meta.get("namespace", ""), meta.get("uid", ""))
+        try:
+            record_event(self.kube, about, "Warning", "InvalidSpec", problems, self.clock())
+        except Exception as failure:
+            log.warning(
+                "event not recorded", canary=about.name, reason="InvalidSpec", error=str(failure)
+            )
 
     # Reporting
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -71,10 +72,23 @@ def set_finalizer(kube: Kube, canary_obj: JSON, finalizer: str, present: bool) -
     )
 
 
-def event_body(canary: Canary, type_: str, reason: str, message: str, now: datetime) -> JSON:
+@dataclass(frozen=True)
+class Involved:
+    """The Canary an Event is about (also usable when the Canary does not parse)."""
+
+    name: str
+    namespace: str
+    uid: str = ""
+
+    @classmethod
+    def of(cls, canary: Canary) -> Involved:
+        meta = canary.metadata
+        return cls(meta.name, meta.namespace, meta.uid or "")
+
+
+def event_body(meta: Involved, type_: str, reason: str, message: str, now: datetime) -> JSON:
     """A core/v1 Event about the Canary (what `kubectl describe canary` shows)."""
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-    meta = canary.metadata
     return {
         "apiVersion": "v1",
         "kind": "Event",
@@ -87,7 +101,7 @@ def event_body(canary: Canary, type_: str, reason: str, message: str, now: datet
             "kind": "Canary",
             "name": meta.name,
             "namespace": meta.namespace,
-            "uid": meta.uid or "",
+            "uid": meta.uid,
         },
         "reason": reason,
         "message": message[:1024],
@@ -101,7 +115,7 @@ def event_body(canary: Canary, type_: str, reason: str, message: str, now: datet
 
 
 def record_event(
-    kube: Kube, canary: Canary, type_: str, reason: str, message: str, now: datetime
+    kube: Kube, about: Involved, type_: str, reason: str, message: str, now: datetime
 ) -> None:
-    body = event_body(canary, type_, reason, message, now)
-    raw(kube.core.create_namespaced_event, canary.metadata.namespace, body)
+    body = event_body(about, type_, reason, message, now)
+    raw(kube.core.create_namespaced_event, about.namespace, body)

@@ -374,3 +374,15 @@ def test_an_analysis_that_raises_holds_the_rollout_instead_of_failing_it(harness
     assert harness.phase() == "Progressing"
     assert harness.status().get("failedChecks", 0) == 0
     assert harness.routes().canary <= 25
+
+
+def test_an_invalid_canary_is_reported_and_nothing_is_created(harness: Harness) -> None:
+    harness.given_target()
+    harness.given_canary(strategy={"canary": {"stepWeight": 30, "maxWeight": 10}})
+
+    assert harness.reconcile() is None
+
+    assert harness.deployment("podinfo-primary") is None
+    (event,) = [e for e in harness.events() if e["reason"] == "InvalidSpec"]
+    assert event["type"] == "Warning"
+    assert "maxWeight" in event["message"]
