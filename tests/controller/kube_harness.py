@@ -128,6 +128,7 @@ class Harness:
     reconciler: Reconciler
     name: str = "podinfo"
     requeues: list[float | None] = field(default_factory=list)
+    controller_requests: list[Any] = field(default_factory=list)
 
     @classmethod
     @contextmanager
@@ -214,11 +215,30 @@ class Harness:
 
     def reconcile(self) -> float | None:
         """One reconcile, then the Deployments settle (simulated, or really on a cluster)."""
-        requeue = self.reconciler.reconcile(self.namespace, self.name)
+        with self.recording():
+            requeue = self.reconciler.reconcile(self.namespace, self.name)
         self.requeues.append(requeue)
         self.settle()
         self.validate_namespace()
         return requeue
+
+    @contextmanager
+    def recording(self) -> Iterator[None]:
+        """Adds the requests the emulator receives meanwhile to `controller_requests`."""
+        if self.env.server is None:
+            yield
+            return
+        received = self.env.server.api.requests
+        marker = received[-1] if received else None
+        try:
+            yield
+        finally:
+            new = []
+            for request in reversed(received):
+                if request is marker:
+                    break
+                new.append(request)
+            self.controller_requests.extend(reversed(new))
 
     def tick(self) -> float | None:
         """Reconcile, then let the clock run to the requested requeue."""
