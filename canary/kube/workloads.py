@@ -155,12 +155,14 @@ def promote(kube: Kube, canary: Canary, target: JSON, renamed: ConfigRefs, revis
     raise RuntimeError(f"gave up promoting {names.primary} after repeated conflicts")
 
 
-def scale(kube: Kube, namespace: str, name: str, replicas: int) -> None:
+def scale(kube: Kube, deployment: JSON, replicas: int) -> None:
+    """Set the replicas of the Deployment as read (a 409 if it changed since)."""
+    meta = deployment["metadata"]
     raw(
         kube.apps.patch_namespaced_deployment,
-        name,
-        namespace,
-        {"spec": {"replicas": replicas}},
+        meta["name"],
+        meta["namespace"],
+        {"metadata": {"resourceVersion": meta["resourceVersion"]}, "spec": {"replicas": replicas}},
         _content_type=MERGE_PATCH,
     )
 
@@ -173,12 +175,12 @@ def scale_target(kube: Kube, canary: Canary, up: bool) -> None:
         return
     if not up:
         if target["spec"].get("replicas") != 0:
-            scale(kube, names.namespace, names.target, 0)
+            scale(kube, target, 0)
         return
     primary = read_deployment(kube, names.namespace, names.primary)
     replicas = desired_replicas(target, primary)
     if target["spec"].get("replicas") != replicas:
-        scale(kube, names.namespace, names.target, replicas)
+        scale(kube, target, replicas)
 
 
 def restore_target(kube: Kube, canary: Canary) -> None:
@@ -190,7 +192,7 @@ def restore_target(kube: Kube, canary: Canary) -> None:
     primary = read_deployment(kube, names.namespace, names.primary)
     replicas = int((primary or {}).get("spec", {}).get("replicas") or 1)
     if not target["spec"].get("replicas"):
-        scale(kube, names.namespace, names.target, replicas)
+        scale(kube, target, replicas)
 
 
 # Services
@@ -265,7 +267,8 @@ def restore_services(kube: Kube, canary: Canary) -> None:
         original = takeover.original_of(live) if live is not None else None
         if live is None or original is None:
             continue
-        ops = [_replace(live["spec"], field, value) for field, value in original.items()]
+        ops = [_precondition(live)]
+        ops += [_replace(live["spec"], field, value) for field, value in original.items()]
         ops.append({"op": "remove", "path": takeover.annotation_path()})
         raw(
             kube.core.patch_namespaced_service, name, names.namespace, ops, _content_type=JSON_PATCH
