@@ -150,3 +150,37 @@ def prune_meta(obj: JSON) -> None:
     if isinstance(meta, dict):
         for key in [k for k in meta if k not in OBJECT_META_FIELDS]:
             del meta[key]
+
+
+_META_TYPES: dict[str, tuple[type, str]] = {
+    "name": (str, "string"),
+    "generateName": (str, "string"),
+    "namespace": (str, "string"),
+    "uid": (str, "string"),
+    "resourceVersion": (str, "string"),
+    "generation": (int, "int64"),
+    "labels": (dict, "map[string]string"),
+    "annotations": (dict, "map[string]string"),
+    "finalizers": (list, "[]string"),
+    "ownerReferences": (list, "[]v1.OwnerReference"),
+    "managedFields": (list, "[]v1.ManagedFieldsEntry"),
+}
+
+
+def type_errors(meta: JSON) -> str | None:
+    """The decoder's complaint about a wrongly typed ObjectMeta field, if any (a 400)."""
+    for key, (expected, go_type) in _META_TYPES.items():
+        value = meta.get(key)
+        if value is None:
+            continue
+        ok = isinstance(value, expected) and not isinstance(value, bool)
+        if ok and expected is dict:
+            ok = all(isinstance(v, str) for v in value.values())
+        if ok and key == "finalizers":
+            ok = all(isinstance(v, str) for v in value)
+        if ok and key in ("ownerReferences", "managedFields"):
+            ok = all(isinstance(v, dict) for v in value)
+        if not ok:
+            return (f"json: cannot unmarshal {type(value).__name__} into Go struct field "
+                    f"ObjectMeta.metadata.{key} of type {go_type}")  # fmt: skip
+    return None

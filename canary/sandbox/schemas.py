@@ -249,3 +249,57 @@ def _combinators(schema: JSON, value: Any, path: str, here: str) -> list[Cause]:
             )
         )
     return causes
+
+
+_NUMBERS = ("minimum", "maximum", "multipleOf", "minLength", "maxLength", "minItems", "maxItems",
+            "minProperties", "maxProperties")  # fmt: skip
+_TYPES = ("object", "array", "string", "integer", "number", "boolean")
+
+
+def check(schema: Any, path: str) -> list[Cause]:
+    """Whether a CRD's schema is usable here: the shapes the structural-schema rules demand."""
+    if not isinstance(schema, dict):
+        return [Cause("FieldValueInvalid", "Invalid value: must be an object", path)]
+    causes = []
+
+    def bad(key: str, why: str) -> None:
+        causes.append(Cause("FieldValueInvalid", f"Invalid value: {why}", f"{path}.{key}"))
+
+    if "type" in schema and schema["type"] not in _TYPES:
+        bad("type", f"must be one of {', '.join(_TYPES)}")
+    for key in _NUMBERS:
+        value = schema.get(key)
+        if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
+            bad(key, "must be a number")
+    if isinstance(schema.get("multipleOf"), int | float) and schema["multipleOf"] <= 0:
+        bad("multipleOf", "must be greater than 0")
+    if "pattern" in schema:
+        try:
+            _regex(schema["pattern"])
+        except (re.error, TypeError):
+            bad("pattern", "must be a valid regular expression")
+    required = schema.get("required", [])
+    if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
+        bad("required", "must be a list of strings")
+    if not isinstance(schema.get("enum", []), list):
+        bad("enum", "must be a list")
+    props = schema.get("properties", {})
+    if isinstance(props, dict):
+        for key, sub in props.items():
+            causes += check(sub, f"{path}.properties[{key}]")
+    else:
+        bad("properties", "must be an object")
+    for key in ("items", "not"):
+        if key in schema:
+            causes += check(schema[key], f"{path}.{key}")
+    extra = schema.get("additionalProperties")
+    if extra is not None and not isinstance(extra, bool):
+        causes += check(extra, f"{path}.additionalProperties")
+    for key in ("allOf", "anyOf", "oneOf"):
+        subs = schema.get(key, [])
+        if isinstance(subs, list):
+            for i, sub in enumerate(subs):
+                causes += check(sub, f"{path}.{key}[{i}]")
+        else:
+            bad(key, "must be a list")
+    return causes

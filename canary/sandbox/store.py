@@ -396,12 +396,18 @@ class Store(Deletion):
                 warnings = [f'unknown field "{p}"' for p in pruned]
             schemas.apply_defaults(schema, obj)
             causes += schemas.validate(schema, {k: v for k, v in obj.items() if k != "metadata"})
-        elif rt.key == "customresourcedefinitions.apiextensions.k8s.io":
-            causes += crds.prepare(obj, old)
         else:
             strategy = kinds.STRATEGIES.get(rt.key)
-            if strategy is not None:
-                causes += strategy(obj, old)
+            if rt.key == "customresourcedefinitions.apiextensions.k8s.io":
+                strategy = crds.prepare
+            try:
+                causes += strategy(obj, old) if strategy is not None else []
+            except (AttributeError, TypeError, KeyError, ValueError) as exc:
+                # A field of the wrong JSON type: the typed decoder would have refused it.
+                raise errors.bad_request(
+                    f'{rt.kind} in version "{rt.storage_version}" cannot be handled: '
+                    f"malformed object: {exc}"
+                ) from exc
         rule = meta.NAME_RULE_BY_RESOURCE.get(rt.key, "subdomain")
         causes = meta.validate_meta(obj["metadata"], rule) + causes
         if causes:
@@ -501,6 +507,9 @@ def _checked_body(rt: ResourceType, body: Any, version: str, require_type: bool 
         )
     if not isinstance(body.get("metadata", {}), dict):
         raise errors.bad_request("metadata must be an object")
+    problem = meta.type_errors(body.get("metadata") or {})
+    if problem:
+        raise errors.bad_request(problem)
     obj = clone(body)
     obj["apiVersion"] = rt.api_version()
     obj["kind"] = rt.kind
