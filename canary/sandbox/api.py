@@ -15,7 +15,7 @@ from urllib.parse import parse_qs
 
 import yaml
 
-from canary.sandbox import discovery, errors, patches, selectors
+from canary.sandbox import discovery, errors, patches, selectors, tables
 from canary.sandbox.errors import ApiError
 from canary.sandbox.resources import ResourceType
 from canary.sandbox.store import Store, WriteOptions
@@ -131,7 +131,14 @@ class Api:
         route = self._route(path)
         user_agent = headers.get("user-agent", "")
         manager = params.get("fieldManager") or user_agent.split("/")[0]
-        return self._dispatch(method, route, params, content_type, body, manager, alive)
+        response = self._dispatch(method, route, params, content_type, body, manager, alive)
+        if method == "GET" and response.body and "as=Table" in headers.get("accept", ""):
+            # kubectl asks for a Table, with plain JSON as its fallback; a Table prints nicer.
+            found = response.body
+            items = found.get("items", [found])
+            list_meta = found["metadata"] if "items" in found else {}
+            response.body = tables.table(route.rt, items, list_meta, route.version)
+        return response
 
     def _raise_fault(self, method: str, path: str) -> None:
         with self._faults_lock:

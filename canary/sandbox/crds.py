@@ -55,6 +55,7 @@ def resource_type(crd: JSON) -> ResourceType:
         builtin=False,
         schemas=schemas,
         field_labels=META_FIELDS | frozenset(selectable),
+        printer_columns={v["name"]: tuple(v.get("additionalPrinterColumns") or ()) for v in served},
     )
 
 
@@ -112,6 +113,15 @@ def _version_causes(versions: Any) -> list[Cause]:
         if not isinstance(version.get("subresources", {}), dict):
             causes.append(Cause("FieldValueInvalid", "Invalid value: must be an object",
                                 f"{where}.subresources"))  # fmt: skip
+        columns = version.get("additionalPrinterColumns", [])
+        if not isinstance(columns, list) or not all(
+            isinstance(c, dict)
+            and isinstance(c.get("name"), str)
+            and isinstance(c.get("jsonPath"), str)
+            for c in columns
+        ):
+            causes.append(Cause("FieldValueInvalid", "Invalid value: each needs a name and a "
+                                "jsonPath", f"{where}.additionalPrinterColumns"))  # fmt: skip
         fields = version.get("selectableFields", [])
         if not isinstance(fields, list) or not all(
             isinstance(f, dict) and isinstance(f.get("jsonPath"), str) for f in fields

@@ -35,6 +35,8 @@ class ResourceType:
     """Structural OpenAPI schema per served version (custom resources only)."""
     field_labels: frozenset[str] = META_FIELDS
     """Field selectors this kind supports; anything else is a 400."""
+    printer_columns: Mapping[str, tuple[JSON, ...]] = field(default_factory=dict)
+    """A CRD's additionalPrinterColumns per version, for `Table` answers."""
 
     @property
     def storage_version(self) -> str:

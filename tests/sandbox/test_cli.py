@@ -62,5 +62,6 @@ def test_kubectl_applies_and_gets_objects(started: tuple[str, Path], tmp_path: P
     assert "created" in kubectl("apply", "--validate=false", "-f", str(manifest))
     assert "unchanged" in kubectl("apply", "--validate=false", "-f", str(manifest))
     assert kubectl("get", "widgets", "-o", "jsonpath={.items[0].spec.size}") == "2"
+    assert kubectl("get", "widgets").split()[:3] == ["NAME", "SIZE", "AGE"]
     kubectl("apply", "--server-side", "--validate=false", "-f", str(manifest))
     assert "deleted" in kubectl("delete", "-f", str(manifest))

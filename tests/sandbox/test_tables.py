@@ -1,0 +1,57 @@
+"""Table answers for `kubectl get`: printer columns, JSONPath cells and ages."""
+
+from __future__ import annotations
+
+import datetime
+import http.client
+import json
+from typing import Any
+
+import pytest
+
+from canary.sandbox import tables
+from canary.sandbox.server import ApiServer
+from tests.sandbox.conftest import WIDGETS
+
+NOW = datetime.datetime(2026, 1, 1, 12, 0, 0, tzinfo=datetime.UTC)
+OBJ = {
+    "status": {
+        "conditions": [{"type": "Ready", "status": "True"}, {"type": "Stalled", "status": "False"}],
+        "weights": [80, 20],
+    }
+}
+
+
+@pytest.mark.parametrize(("path", "expected"), [
+    pytest.param(".status.weights[1]", 20, id="index"),
+    pytest.param('.status.conditions[?(@.type=="Ready")].status', "True", id="filter"),
+    pytest.param("{.status.conditions[0].type}", "Ready", id="braces"),
+    pytest.param(".status.missing", None, id="missing"),
+])  # fmt: skip
+def test_json_path_subset(path: str, expected: Any) -> None:
+    assert tables.json_path(OBJ, path) == expected
+
+
+@pytest.mark.parametrize(("stamp", "expected"), [
+    pytest.param("2026-01-01T11:59:50Z", "10s", id="seconds"),
+    pytest.param("2026-01-01T11:57:00Z", "3m", id="minutes"),
+    pytest.param("2026-01-01T09:00:00Z", "3h", id="hours"),
+    pytest.param("2025-12-25T12:00:00Z", "7d", id="days"),
+    pytest.param(None, "<unknown>", id="missing"),
+])  # fmt: skip
+def test_ages_read_like_kubectl(stamp: Any, expected: str) -> None:
+    assert tables.age(stamp, NOW) == expected
+
+
+def test_kubectl_gets_tables_with_the_printer_columns() -> None:
+    with ApiServer(crd_paths=[WIDGETS]) as server:
+        conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
+        accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+        conn.request("GET", "/api/v1/namespaces", headers={"Accept": accept})
+        table = json.loads(conn.getresponse().read())
+        assert table["kind"] == "Table"
+        assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Status", "Age"]
+        assert ["default", "Active"] in [row["cells"][:2] for row in table["rows"]]
+        conn.request("GET", "/api/v1/namespaces/default", headers={"Accept": "application/json"})
+        assert json.loads(conn.getresponse().read())["kind"] == "Namespace"
+        conn.close()
