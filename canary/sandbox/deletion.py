@@ -165,6 +165,8 @@ class Deletion:
 
     def _empty_namespace(self, namespace: str) -> None:
         for rt_key, objects in list(self._objects.items()):
+            if not objects:
+                continue
             rt = self._rt_by_key(rt_key)
             for key in list(objects):
                 if key[0] == namespace and rt.namespaced and key in objects:
@@ -199,6 +201,7 @@ class Deletion:
         if rt is not None:
             for obj in list(self._objects[rt.key].values()):
                 self._commit(rt, obj, obj, "DELETED")
+            self._objects.pop(rt.key, None)
             self.registry.remove(rt.group, rt.plural)
 
     def _dependents(self, uid: str) -> list[tuple[ResourceType, JSON]]:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
-from canary.sandbox import crds, errors, fields, kinds, meta, schemas, watches
+from canary.sandbox import crds, errors, fields, kinds, meta, patches, schemas, watches
 from canary.sandbox.deletion import Deletion
 from canary.sandbox.errors import ApiError, Cause
 from canary.sandbox.objects import JSON, Key, Result, as_version, clone, key_of
@@ -184,8 +184,6 @@ class Store(Deletion):
         subresource: str = "",
     ) -> Result:
         """Apply a patch of the given media type under the lock, so concurrent patches never race."""
-        from canary.sandbox import patches
-
         if content_type == patches.STRATEGIC and not rt.builtin:
             raise errors.unsupported_media_type(
                 content_type, [patches.JSON_PATCH, patches.MERGE, patches.APPLY]
@@ -228,8 +226,6 @@ class Store(Deletion):
         subresource: str,
     ) -> Result:
         """Server-side apply without ownership conflicts: merge, then drop fields no longer applied."""
-        from canary.sandbox import patches
-
         if not opts.manager:
             raise errors.bad_request("PATCH /apply requires fieldManager to be set")
         config = _checked_body(rt, config, version, require_type=True)

@@ -259,3 +259,24 @@ def test_a_watch_ends_when_its_client_hangs_up(server: ApiServer) -> None:
     assert threading.active_count() > before
     conn.close()
     testing.eventually(lambda: threading.active_count() <= before, timeout=5)
+
+
+def test_deleting_a_crd_removes_its_objects_and_later_namespace_deletion_still_works(
+    conn: http.client.HTTPConnection,
+) -> None:
+    crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+    crd = {"metadata": {"name": "gizmos.example.com"}, "spec": {
+        "group": "example.com", "scope": "Namespaced", "names": {"plural": "gizmos", "kind": "Gizmo"},
+        "versions": [{"name": "v1", "served": True, "storage": True,
+                      "schema": {"openAPIV3Schema": {"type": "object"}}}]}}  # fmt: skip
+    assert call(conn, "POST", crds, crd)[0] == 201
+    call(conn, "POST", "/api/v1/namespaces", {"metadata": {"name": "gizmo-ns"}})
+    gizmos = "/apis/example.com/v1/namespaces/gizmo-ns/gizmos"
+    body = {"apiVersion": "example.com/v1", "kind": "Gizmo", "metadata": {"name": "g"}}
+    assert call(conn, "POST", gizmos, body)[0] == 201
+    assert call(conn, "DELETE", f"{crds}/gizmos.example.com")[0] == 200
+    assert call(conn, "GET", gizmos)[0] == 404
+    assert call(conn, "DELETE", "/api/v1/namespaces/gizmo-ns")[0] == 200
+    assert call(conn, "GET", "/api/v1/namespaces/gizmo-ns")[0] == 404
+    assert call(conn, "POST", crds, crd)[0] == 201
+    assert call(conn, "GET", "/apis/example.com/v1/namespaces/default/gizmos")[1]["items"] == []
