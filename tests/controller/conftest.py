@@ -32,7 +32,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.Environmen
 def namespace(env: testing.Environment) -> Iterator[str]:
     name = f"canary-test-{os.getpid()}-{next(_namespaces)}"
     core = Kube.of(env.api_client).core
-    core.create_namespace({"metadata": {"name": name}})
+    core.create_namespace({"metadata": {"name": name}})  # type: ignore[arg-type]
     yield name
     if not env.is_emulator:
         core.delete_namespace(name)

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import jsonpatch
+import jsonpointer
+
 from canary.analysis.results import CheckResult, Verdict
 from canary.api.canary import Canary, Webhook
 from canary.controller.reconcile import Reconciler
@@ -93,7 +96,11 @@ class ScriptedWebhooks:
 
 
 class ValidatingRest:
-    """Wraps the client's REST layer: full objects the controller POSTs or PUTs are validated."""
+    """Wraps the client's REST layer so that everything the controller writes is validated first.
+
+    Full objects (POST, PUT) are validated as sent. A JSON patch is applied locally to the live
+    object and the result validated, because the server would silently prune a misspelt field.
+    """
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
@@ -108,10 +115,50 @@ class ValidatingRest:
         ):
             validate({k: v for k, v in body.items() if k != "status"})
             self.sent.append(body)
+        if method == "PATCH" and isinstance(body, list) and _validated_path(url):
+            self._validate_patched(url, body, kwargs.get("headers") or {})
         return self.inner.request(method, url, *args, **kwargs)
+
+    def _validate_patched(self, url: str, operations: list[JSON], headers: dict[str, str]) -> None:
+        live = self.inner.request(
+            "GET",
+            url.split("?")[0],
+            headers={
+                "Accept": "application/json",
+                **{k: v for k, v in headers.items() if k.lower() == "authorization"},
+            },
+        )
+        if live.status != 200:
+            return
+        current = json.loads(live.read())
+        try:
+            patched = jsonpatch.apply_patch(current, operations)
+        except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException):
+            return  # the server will refuse it too
+        patched.setdefault("apiVersion", current.get("apiVersion"))
+        patched.setdefault("kind", _kind_of(url))
+        validate({k: v for k, v in patched.items() if k != "status"})
+        self.sent.append(patched)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+
+_PLURAL_KINDS = {
+    "/deployments/": "Deployment",
+    "/services/": "Service",
+    "/virtualservices/": "VirtualService",
+    "/destinationrules/": "DestinationRule",
+}
+
+
+def _kind_of(url: str) -> str | None:
+    return next((kind for part, kind in _PLURAL_KINDS.items() if part in url), None)
+
+
+def _validated_path(url: str) -> bool:
+    path = url.split("?")[0]
+    return _kind_of(path) is not None and not path.endswith("/status")
 
 
 @dataclass
@@ -138,7 +185,10 @@ class Harness:
         kube = Kube.of(env.api_client)
         rest = env.api_client.rest_client
         if not isinstance(rest, ValidatingRest):
-            env.api_client.rest_client = ValidatingRest(rest)
+            env.api_client.rest_client = ValidatingRest(rest)  # type: ignore[assignment]
+        validating = env.api_client.rest_client
+        assert isinstance(validating, ValidatingRest)
+        validating.sent.clear()
         clock, analyzer, webhooks = FakeClock(), ScriptedAnalyzer(), ScriptedWebhooks()
         simulator = testing.DeploymentSimulator(env.api_client) if env.is_emulator else None
         reconciler = Reconciler(kube, IstioRouter(kube), analyzer, webhooks, clock=clock)
@@ -246,9 +296,9 @@ class Harness:
         self.clock.advance(requeue if requeue else 1.0)
         return requeue
 
-    def run_until(self, done: Callable[[], bool], limit: int = 60) -> list[str]:
+    def run_until(self, done: Callable[[], bool], limit: int = 60) -> list[str | None]:
         """Tick until `done()`; the phases seen on the way. Fails after `limit` ticks."""
-        phases = []
+        phases: list[str | None] = []
         for _ in range(limit):
             if done():
                 return phases
@@ -332,8 +382,29 @@ class Harness:
     def deployment(self, name: str) -> JSON | None:
         return read(self.kube.apps.read_namespaced_deployment, name, self.namespace)
 
-    def service(self, name: str) -> JSON | None:
+    def find_service(self, name: str) -> JSON | None:
         return read(self.kube.core.read_namespaced_service, name, self.namespace)
+
+    def service(self, name: str) -> JSON:
+        found = self.find_service(name)
+        assert found is not None, f"service {name} does not exist"
+        return found
+
+    def existing_deployment(self, name: str) -> JSON:
+        found = self.deployment(name)
+        assert found is not None, f"deployment {name} does not exist"
+        return found
+
+    def canary_object(self) -> JSON:
+        found = self.canary()
+        assert found is not None, "the Canary does not exist"
+        return found
+
+    def sent(self) -> list[JSON]:
+        """Every object the controller wrote in this test, as validated."""
+        rest = self.env.api_client.rest_client
+        assert isinstance(rest, ValidatingRest)
+        return rest.sent
 
     def istio(self, plural: str, name: str) -> JSON | None:
         return read(
@@ -408,6 +479,6 @@ def _names(name: str, namespace: str) -> Any:
 
 def _without_server_fields(obj: JSON) -> JSON:
     """What the schemas describe: the status is written by others (the simulator, Kubernetes)."""
-    out = json.loads(json.dumps(obj))
+    out: JSON = json.loads(json.dumps(obj))
     out.pop("status", None)
     return out

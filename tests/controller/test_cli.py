@@ -80,6 +80,6 @@ def test_the_controller_command_initialises_a_canary_serves_metrics_and_stops_on
 
 def _get(url: str) -> str:
     try:
-        return urllib.request.urlopen(url, timeout=1).read().decode()
+        return str(urllib.request.urlopen(url, timeout=1).read().decode())
     except OSError:
         return ""

@@ -29,7 +29,9 @@ def api_client(env: testing.Environment) -> client.ApiClient:
     if env.is_emulator:
         configuration.host = env.url
     else:
-        config.load_kube_config(config_file=str(env.kubeconfig), client_configuration=configuration)
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=str(env.kubeconfig), client_configuration=configuration
+        )
     configuration.connection_pool_maxsize = 32
     return client.ApiClient(configuration)
 
@@ -57,7 +59,7 @@ def running(env: testing.Environment, namespace: str, **options: Any) -> Iterato
         yield controller
     finally:
         controller.stop()
-        kube.api.close()
+        kube.api.close()  # type: ignore[no-untyped-call]
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ def test_initialisation_creates_the_primary_the_services_and_the_routing_and_sca
     assert harness.replicas("podinfo-primary") == 2
     assert harness.replicas("podinfo") == 0
     for service in ("podinfo", "podinfo-primary", "podinfo-canary"):
-        assert harness.service(service) is not None, service
+        assert harness.find_service(service) is not None, service
     assert harness.service("podinfo")["spec"]["selector"] == {"app": "podinfo-primary"}
     assert harness.istio("destinationrules", "podinfo-primary") is not None
     assert harness.istio("destinationrules", "podinfo-canary") is not None
@@ -35,7 +35,7 @@ def test_initialisation_creates_the_primary_the_services_and_the_routing_and_sca
 
 def test_every_full_object_the_controller_sends_is_schema_checked(harness: Harness) -> None:
     harness.given_initialized()
-    sent = harness.env.api_client.rest_client.sent
+    sent = harness.sent()
     assert {o["kind"] for o in sent} >= {"Deployment", "Service"}
 
 
@@ -48,7 +48,7 @@ FAILING_METRIC = {
 
 def _weights_during(harness: Harness, done: Callable[[], bool], limit: int = 60) -> list[int]:
     """The live canary weight after each reconcile until `done()`."""
-    weights = []
+    weights: list[int] = []
     for _ in range(limit):
         if done():
             return weights
@@ -262,7 +262,7 @@ def test_deleting_a_canary_with_revert_on_deletion_restores_the_original_objects
     harness.run_until(lambda: harness.phase() == "Initialized")
     assert harness.service("podinfo")["spec"]["selector"] == {"app": "podinfo-primary"}
     assert harness.routes() == Routes(100, 0)
-    assert "canary.dev/finalizer" in harness.canary()["metadata"]["finalizers"]
+    assert "canary.dev/finalizer" in harness.canary_object()["metadata"]["finalizers"]
 
     harness.delete_canary()
     harness.run_until(lambda: harness.canary() is None, limit=5)
@@ -279,7 +279,9 @@ def test_deleting_a_canary_without_revert_on_deletion_leaves_everything_to_the_g
     harness: Harness,
 ) -> None:
     harness.given_initialized()
-    assert "canary.dev/finalizer" not in (harness.canary()["metadata"].get("finalizers") or [])
+    assert "canary.dev/finalizer" not in (
+        harness.canary_object()["metadata"].get("finalizers") or []
+    )
 
     harness.delete_canary()
 
@@ -293,7 +295,7 @@ def test_a_changed_config_map_is_a_new_revision_and_its_copy_is_promoted(harness
     harness.given_canary()
     harness.run_until(lambda: harness.phase() == "Initialized")
     assert harness.config_map("podinfo-config-primary")["data"] == {"color": "blue"}
-    pod = harness.deployment("podinfo-primary")["spec"]["template"]["spec"]
+    pod = harness.existing_deployment("podinfo-primary")["spec"]["template"]["spec"]
     assert pod["volumes"][0]["configMap"]["name"] == "podinfo-config-primary"
 
     harness.replace_config_map("podinfo-config", color="green")
@@ -358,7 +360,7 @@ def test_a_replica_that_is_not_the_leader_changes_nothing(harness: Harness) -> N
         harness.tick()
 
     assert harness.deployment("podinfo-primary") is None
-    assert harness.service("podinfo") is None
+    assert harness.find_service("podinfo") is None
     assert harness.status() == {}
     assert harness.replicas("podinfo") == 2
 
@@ -386,3 +388,16 @@ def test_an_invalid_canary_is_reported_and_nothing_is_created(harness: Harness) 
     (event,) = [e for e in harness.events() if e["reason"] == "InvalidSpec"]
     assert event["type"] == "Warning"
     assert "maxWeight" in event["message"]
+
+
+def test_json_patches_the_controller_sends_are_schema_checked_on_the_patched_object(
+    harness: Harness,
+) -> None:
+    harness.given_initialized()
+    harness.update_target("podinfo:6.0.1")
+    harness.run_until(lambda: harness.routes().canary == 25)
+    sent = harness.sent()
+    patched_vs = [
+        o for o in sent if o["kind"] == "VirtualService" and "resourceVersion" in o["metadata"]
+    ]
+    assert patched_vs, "the weight change was validated"
