@@ -124,6 +124,9 @@ def stream(store: Store, req: WatchRequest) -> Generator[tuple[str, JSON], None,
                 yield out
     if req.bookmarks:
         # Like the watch cache, tell the client how far it got before the stream ends.
+        with store.lock:
+            if not store.history.after(cursor):
+                cursor = store.resource_version
         yield "BOOKMARK", bookmark(req.rt, cursor, req.version)
 
 

@@ -15,7 +15,8 @@ MERGE = "application/merge-patch+json"
 
 @pytest.fixture(scope="module")
 def env() -> Iterator[testing.Environment]:
-    with testing.cluster() as environment:
+    # Emulator only: on a real cluster the Deployment controller would overwrite the status.
+    with testing.sandbox() as environment:
         yield environment
 
 
