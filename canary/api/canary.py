@@ -365,6 +365,11 @@ class SequentialTest(Model):
     max_step_duration: Duration | None = Field(
         None, description="A step never lasts longer than this; defaults to the interval."
     )
+    max_final_step_duration: Duration | None = Field(
+        None,
+        description="The last step before promotion ends early only when the absence of a "
+        "regression is conclusive, and never lasts longer than this; defaults to maxStepDuration.",
+    )
 
 
 class WebhookType(StrEnum):

@@ -441,7 +441,8 @@ def _rate(failures: int, requests: int) -> float | None:
 
 def _step_long_enough(tick: Tick) -> bool:
     """With the sequential test, a step lasts at least its minimum and ends early only when the
-    absence of a regression is conclusive or its maximum duration has passed."""
+    absence of a regression is conclusive or its maximum duration has passed (the last step's
+    maximum is maxFinalStepDuration when set)."""
     sequential = tick.spec.analysis.sequential
     if sequential is None or not sequential.enabled or tick.status.step_started_at is None:
         return True
@@ -452,6 +453,13 @@ def _step_long_enough(tick: Tick) -> bool:
         )
         return False
     maximum = parse_duration(sequential.max_step_duration or tick.spec.analysis.interval)
+    if (
+        sequential.max_final_step_duration is not None
+        and next_step(tick.spec, tick.status).routes is None
+    ):
+        # Steps may advance on time alone since the test keeps running; promotion is final, so
+        # the last step may wait longer for a conclusive answer.
+        maximum = parse_duration(sequential.max_final_step_duration)
     state = tick.status.sequential
     config = _sequential_config(tick.spec)
     conclusive = (
