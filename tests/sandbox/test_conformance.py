@@ -142,6 +142,17 @@ def test_create_in_a_missing_namespace_is_404(core: client.CoreV1Api) -> None:
     assert "namespaces" in status["message"]
 
 
+def test_bad_requests_get_status_bodies(custom: client.CustomObjectsApi, namespace: str) -> None:
+    """Unknown resources are 404 NotFound; a body of another apiVersion is 400 BadRequest."""
+    status = failure(custom.list_namespaced_custom_object, GROUP, VERSION, namespace, "nonsense")
+    assert (status["code"], status["reason"]) == (404, "NotFound")
+    body = {**widget("w"), "apiVersion": f"{GROUP}/v9"}
+    status = failure(custom.create_namespaced_custom_object, GROUP, VERSION, namespace, "widgets",
+                     body)  # fmt: skip
+    assert (status["code"], status["reason"]) == (400, "BadRequest")
+    assert "does not match the expected API version" in status["message"]
+
+
 def test_create_with_a_resource_version_is_rejected(core: client.CoreV1Api, namespace: str) -> None:
     """Create of an object that carries a resourceVersion: the storage layer's reason-less 500."""
     body = {"metadata": {"name": "cm", "resourceVersion": "42"}}
