@@ -266,6 +266,9 @@ class Reconciler:
             return
         workloads.copy_configs(self.kube, canary, world.configs)
         workloads.ensure_primary(self.kube, canary, world.target, world.renamed, world.revision)
+        # Until the first promotion the primary simply follows the target, so a target changed
+        # while initialising is what becomes the promoted revision.
+        workloads.promote(self.kube, canary, world.target, world.renamed, world.revision)
         self._keep_objects_in_sync(canary, world)
 
     def _revert(self, canary: Canary) -> None:

@@ -143,6 +143,8 @@ def promote(kube: Kube, canary: Canary, target: JSON, renamed: ConfigRefs, revis
             return
         replicas = desired_replicas(target, live)
         spec = objects.primary_deployment_spec(target, renamed, revision, replicas)
+        if _covers(live.get("spec"), spec):
+            return
         body = copy.deepcopy(live)
         body.pop("status", None)
         body["spec"].update(spec)

@@ -9,7 +9,7 @@ from typing import Any
 from canary.analysis.results import Verdict
 from canary.engine.types import Routes
 from canary.sandbox.api import Fault
-from canary.sandbox.testing import NeverReady
+from canary.sandbox.testing import NeverReady, Ready
 from tests.controller.kube_harness import Harness
 
 
@@ -401,3 +401,22 @@ def test_json_patches_the_controller_sends_are_schema_checked_on_the_patched_obj
         o for o in sent if o["kind"] == "VirtualService" and "resourceVersion" in o["metadata"]
     ]
     assert patched_vs, "the weight change was validated"
+
+
+def test_a_target_changed_while_initialising_is_what_the_primary_runs(harness: Harness) -> None:
+    harness.env.require_emulator()
+    assert harness.simulator is not None
+    harness.simulator.set_behaviour("podinfo-primary", NeverReady())
+    harness.given_target()
+    harness.given_canary()
+    harness.tick()
+    assert harness.phase() == "Initializing"
+
+    harness.update_target("podinfo:6.0.1")
+    harness.simulator.set_behaviour("podinfo-primary", Ready())
+    harness.run_until(lambda: harness.phase() == "Initialized")
+
+    assert harness.image("podinfo-primary") == "podinfo:6.0.1"
+    for _ in range(3):
+        harness.tick()
+    assert harness.phase() == "Initialized", "the promoted revision starts no run"
