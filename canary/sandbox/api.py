@@ -15,7 +15,7 @@ from urllib.parse import parse_qs
 
 import yaml
 
-from canary.sandbox import discovery, errors, patches, selectors, tables
+from canary.sandbox import discovery, errors, patches, scale, selectors, tables
 from canary.sandbox.errors import ApiError
 from canary.sandbox.resources import ResourceType
 from canary.sandbox.store import Store, WriteOptions
@@ -198,7 +198,8 @@ class Api:
             raise errors.no_route()
         name = rest[1] if len(rest) > 1 else ""
         subresource = rest[2] if len(rest) > 2 else ""
-        if subresource and (subresource != "status" or not rt.status_subresource):
+        status = subresource == "status" and rt.status_subresource
+        if subresource and not status and not (subresource == "scale" and rt.key in scale.SCALABLE):
             raise errors.no_route()
         if name and rt.namespaced and not namespace:
             raise errors.no_route()
@@ -233,6 +234,8 @@ class Api:
                 options = _delete_options(body, params)
                 return Response(200, store.delete_collection(rt, route.namespace, match, options))
             raise errors.method_not_allowed(method)
+        if route.subresource == "scale":
+            return self._scale(method, route, content_type, body, opts)
         if method == "GET":
             if route.watch or params.get("watch") in ("true", "1"):
                 selector = f"metadata.name={route.name}"
@@ -277,6 +280,23 @@ class Api:
             route.version,
             route.subresource,
         )
+
+    def _scale(self, method: str, route: Route, content_type: str, body: bytes,
+               opts: WriteOptions) -> Response:  # fmt: skip
+        if method == "GET":
+            return Response(200, scale.get(self.store, route.rt, route.namespace, route.name))
+        if method == "PUT":
+            decoded, kind = _decode(body, content_type), ""
+        elif method == "PATCH" and content_type in PATCH_TYPES and content_type != patches.APPLY:
+            decoded, kind = _decode(body, "application/json"), content_type
+        elif method == "PATCH":
+            raise errors.unsupported_media_type(content_type, list(PATCH_TYPES[:3]))
+        else:
+            raise errors.method_not_allowed(method)
+        written = scale.write(
+            self.store, route.rt, route.namespace, route.name, kind, decoded, opts
+        )
+        return Response(200, written)
 
     def _matcher(self, rt: ResourceType, params: dict[str, str]) -> Any:
         labels = selectors.parse_labels(params.get("labelSelector", ""))
@@ -350,6 +370,9 @@ def _decode(body: bytes, content_type: str) -> Any:
     """The request body as JSON (or YAML); 400 with the decoder's complaint when it is neither."""
     if not body.strip():
         raise errors.bad_request("the request body is empty; an object is required")
+    if "protobuf" in content_type or "cbor" in content_type:
+        # Clients that prefer protobuf (kubectl, client-go) fall back to JSON on a 415.
+        raise errors.unsupported_media_type(content_type, ["application/json", "application/yaml"])
     try:
         if "yaml" in content_type:
             return yaml.safe_load(body)

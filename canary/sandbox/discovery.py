@@ -78,6 +78,16 @@ def resource_list(registry: Registry, group: str, version: str) -> JSON | None:
                 "kind": rt.kind,
                 "verbs": ["get", "patch", "update"],
             })  # fmt: skip
+        if rt.key in ("deployments.apps", "replicasets.apps"):
+            resources.append({
+                "name": f"{rt.plural}/scale",
+                "singularName": "",
+                "namespaced": True,
+                "group": "autoscaling",
+                "version": "v1",
+                "kind": "Scale",
+                "verbs": ["get", "patch", "update"],
+            })  # fmt: skip
     if not resources:
         return None
     group_version = f"{group}/{version}" if group else version

@@ -64,4 +64,13 @@ def test_kubectl_applies_and_gets_objects(started: tuple[str, Path], tmp_path: P
     assert kubectl("get", "widgets", "-o", "jsonpath={.items[0].spec.size}") == "2"
     assert kubectl("get", "widgets").split()[:3] == ["NAME", "SIZE", "AGE"]
     kubectl("apply", "--server-side", "--validate=false", "-f", str(manifest))
+    deployment = tmp_path / "deployment.yaml"
+    deployment.write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n"
+        "  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n"
+        "    spec: {containers: [{name: web, image: 'nginx:1.25'}]}\n"
+    )
+    kubectl("apply", "--validate=false", "-f", str(deployment))
+    assert "scaled" in kubectl("scale", "deployment/web", "--replicas=3")
+    assert kubectl("get", "deployment", "web", "-o", "jsonpath={.spec.replicas}") == "3"
     assert "deleted" in kubectl("delete", "-f", str(manifest))

@@ -347,6 +347,21 @@ def test_deployment_status_subresource_is_writable_with_observed_generation(
     assert (patched.status.observed_generation, patched.status.ready_replicas) == (1, 2)
 
 
+def test_deployment_scale_subresource_reads_and_writes_replicas(apps: client.AppsV1Api,
+                                                                namespace: str) -> None:  # fmt: skip
+    """/scale: an autoscaling/v1 Scale with the selector; writing it changes spec.replicas."""
+    apps.create_namespaced_deployment(namespace, deployment("web"))
+    current = apps.read_namespaced_deployment_scale("web", namespace)
+    assert (current.spec.replicas, current.status.selector) == (2, "app=web")
+    apps.patch_namespaced_deployment_scale("web", namespace, {"spec": {"replicas": 5}},
+                                           _content_type=MERGE)  # fmt: skip
+    assert apps.read_namespaced_deployment("web", namespace).spec.replicas == 5
+    stale = current.to_dict()
+    stale["spec"]["replicas"] = 1
+    status = failure(apps.replace_namespaced_deployment_scale, "web", namespace, stale)
+    assert (status["code"], status["reason"]) == (409, "Conflict")
+
+
 # -- patches -------------------------------------------------------------------------------------
 
 
