@@ -7,6 +7,7 @@ each reconcile, and every full object the controller sends is validated before i
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from typing import Any
 
 import jsonpatch
 import jsonpointer
+import pytest
 
 from canary.analysis.results import CheckResult, Verdict
 from canary.api.canary import Canary, Webhook
@@ -28,7 +30,23 @@ from tests.controller.kube_fixtures import canary_body, config_map, deployment
 from tests.controller.kube_schemas import validate
 
 JSON = dict[str, Any]
+REAL_CLUSTER_DEADLINE = 300
+ON_A_CLUSTER = [
+    pytest.mark.cluster,
+    pytest.mark.timeout(900 if os.environ.get("KUBECONFIG") else 60),
+]
+"""Marks of the modules that run unchanged against a real cluster when KUBECONFIG is set."""
 VALIDATED_KINDS = ("Deployment", "Service", "VirtualService", "DestinationRule")
+
+
+class RealClock:
+    """On a real cluster pods take real time: advancing the clock waits (a little)."""
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC)
+
+    def advance(self, seconds: float) -> None:
+        time.sleep(min(seconds, 2.0))
 
 
 class FakeClock:
@@ -168,7 +186,7 @@ class Harness:
     env: testing.Environment
     namespace: str
     kube: Kube
-    clock: FakeClock
+    clock: FakeClock | RealClock
     analyzer: ScriptedAnalyzer
     webhooks: ScriptedWebhooks
     simulator: testing.DeploymentSimulator | None
@@ -189,7 +207,8 @@ class Harness:
         validating = env.api_client.rest_client
         assert isinstance(validating, ValidatingRest)
         validating.sent.clear()
-        clock, analyzer, webhooks = FakeClock(), ScriptedAnalyzer(), ScriptedWebhooks()
+        clock: FakeClock | RealClock = FakeClock() if env.is_emulator else RealClock()
+        analyzer, webhooks = ScriptedAnalyzer(), ScriptedWebhooks()
         simulator = testing.DeploymentSimulator(env.api_client) if env.is_emulator else None
         reconciler = Reconciler(kube, IstioRouter(kube), analyzer, webhooks, clock=clock)
         yield cls(env, namespace, kube, clock, analyzer, webhooks, simulator, reconciler)
@@ -201,6 +220,9 @@ class Harness:
         return raw(self.kube.apps.create_namespaced_deployment, self.namespace, body)
 
     def given_canary(self, **spec: Any) -> JSON:
+        if not self.env.is_emulator:
+            # Real pods need real time to pull and start.
+            spec.setdefault("progressDeadlineSeconds", REAL_CLUSTER_DEADLINE)
         body = canary_body(self.name, self.namespace, **spec)
         return raw(
             self.kube.custom.create_namespaced_custom_object,
@@ -296,9 +318,10 @@ class Harness:
         self.clock.advance(requeue if requeue else 1.0)
         return requeue
 
-    def run_until(self, done: Callable[[], bool], limit: int = 60) -> list[str | None]:
+    def run_until(self, done: Callable[[], bool], limit: int | None = None) -> list[str | None]:
         """Tick until `done()`; the phases seen on the way. Fails after `limit` ticks."""
         phases: list[str | None] = []
+        limit = limit or (60 if self.env.is_emulator else 400)
         for _ in range(limit):
             if done():
                 return phases

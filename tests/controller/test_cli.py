@@ -14,6 +14,9 @@ from typing import Any
 from canary.kube.client import Kube, raw, read
 from canary.sandbox import testing
 from tests.controller.kube_fixtures import canary_body, deployment
+from tests.controller.kube_harness import ON_A_CLUSTER
+
+pytestmark = ON_A_CLUSTER
 
 
 def _free_port() -> int:

@@ -15,8 +15,10 @@ from canary.controller.reconcile import Reconciler
 from canary.controller.runtime import Controller, Options
 from canary.kube.client import Kube
 from canary.kube.istio import IstioRouter
-from tests.controller.kube_harness import Harness
+from tests.controller.kube_harness import ON_A_CLUSTER, Harness
 from tests.controller.test_runtime import api_client
+
+pytestmark = ON_A_CLUSTER
 
 MANIFEST = Path(__file__).resolve().parents[2] / "deploy" / "controller.yaml"
 
@@ -72,7 +74,7 @@ def test_the_rbac_grants_every_request_of_a_rollout_a_revert_and_the_runtime(
     harness.given_target()
     harness.given_canary(revertOnDeletion=True)
     harness.run_until(lambda: harness.phase() == "Initialized")
-    harness.update_target("podinfo:6.0.1")
+    harness.update_target("ghcr.io/stefanprodan/podinfo:6.0.1")
     harness.run_until(lambda: harness.phase() == "Succeeded")
     harness.delete_canary()
     harness.run_until(lambda: harness.canary() is None, limit=5)

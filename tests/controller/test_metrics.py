@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from canary.analysis.results import Verdict
 from canary.controller.metrics import ControllerMetrics
-from tests.controller.kube_harness import Harness
+from tests.controller.kube_harness import ON_A_CLUSTER, Harness
+
+pytestmark = ON_A_CLUSTER
 
 ANALYSIS = {
     "interval": "1s",
@@ -23,7 +25,7 @@ def test_a_promotion_counts_a_success_and_its_duration(harness: Harness) -> None
     harness.given_initialized(analysis=ANALYSIS)
     ns = harness.namespace
 
-    harness.update_target("podinfo:6.0.1")
+    harness.update_target("ghcr.io/stefanprodan/podinfo:6.0.1")
     harness.run_until(lambda: harness.routes().canary == 25)
     assert _value(metrics, "canary_weight", workload="podinfo", namespace=ns) == 25
     assert _value(metrics, "canary_weight", workload="podinfo-primary", namespace=ns) == 75
@@ -46,7 +48,7 @@ def test_a_rollback_counts_a_failure(harness: Harness) -> None:
     harness.given_initialized(analysis=ANALYSIS)
     harness.analyzer.verdict = Verdict.FAIL
 
-    harness.update_target("podinfo:6.0.1")
+    harness.update_target("ghcr.io/stefanprodan/podinfo:6.0.1")
     harness.run_until(lambda: harness.phase() == "Failed")
 
     labels = {"name": "podinfo", "namespace": harness.namespace}

@@ -18,9 +18,15 @@ from canary.kube.client import Kube, raw, read
 from canary.kube.istio import IstioRouter
 from canary.sandbox import testing
 from tests.controller.kube_fixtures import canary_body, deployment
+from tests.controller.kube_harness import ON_A_CLUSTER, REAL_CLUSTER_DEADLINE
 
 FAST = {"canary": {"stepWeight": 50, "maxWeight": 50}}
-pytestmark = pytest.mark.timeout(60)
+pytestmark = ON_A_CLUSTER
+
+
+def patience(env: testing.Environment, seconds: float) -> float:
+    """How long to wait: real pods pull images and start, simulated ones do not."""
+    return seconds if env.is_emulator else seconds * 15
 
 
 def api_client(env: testing.Environment) -> client.ApiClient:
@@ -74,6 +80,8 @@ def simulated(env: testing.Environment) -> Iterator[None]:
 def _create(env: testing.Environment, namespace: str, **spec: Any) -> Kube:
     kube = Kube.of(env.api_client)
     raw(kube.apps.create_namespaced_deployment, namespace, deployment("podinfo", namespace))
+    if not env.is_emulator:
+        spec.setdefault("progressDeadlineSeconds", REAL_CLUSTER_DEADLINE)
     body = canary_body("podinfo", namespace, strategy=FAST, **spec)
     raw(
         kube.custom.create_namespaced_custom_object,
@@ -119,12 +127,16 @@ def test_the_running_controller_initialises_and_promotes_a_new_image(
 ) -> None:
     with running(env, namespace) as controller:
         kube = _create(env, namespace)
-        testing.eventually(lambda: _phase(kube, namespace) == "Initialized", timeout=15)
+        testing.eventually(
+            lambda: _phase(kube, namespace) == "Initialized", timeout=patience(env, 15)
+        )
 
-        _set_image(kube, namespace, "podinfo:6.0.1")
-        testing.eventually(lambda: _phase(kube, namespace) == "Succeeded", timeout=20)
+        _set_image(kube, namespace, "ghcr.io/stefanprodan/podinfo:6.0.1")
+        testing.eventually(
+            lambda: _phase(kube, namespace) == "Succeeded", timeout=patience(env, 20)
+        )
 
-        assert _primary_image(kube, namespace) == "podinfo:6.0.1"
+        assert _primary_image(kube, namespace) == "ghcr.io/stefanprodan/podinfo:6.0.1"
         assert controller.ready()
 
 
@@ -155,7 +167,7 @@ def test_a_watch_whose_history_expired_lists_again(
     thread.start()
     try:
         testing.eventually(lambda: watcher.relists >= 2, timeout=10)
-        _set_image(kube, namespace, "podinfo:6.0.1")
+        _set_image(kube, namespace, "ghcr.io/stefanprodan/podinfo:6.0.1")
         testing.eventually(lambda: seen.count("podinfo") >= 3, timeout=10)
     finally:
         stop.set()
@@ -169,13 +181,17 @@ def test_the_controller_keeps_working_after_the_watch_history_is_compacted(
     server = env.require_emulator()
     with running(env, namespace):
         kube = _create(env, namespace)
-        testing.eventually(lambda: _phase(kube, namespace) == "Initialized", timeout=15)
+        testing.eventually(
+            lambda: _phase(kube, namespace) == "Initialized", timeout=patience(env, 15)
+        )
 
         server.store.compact()
-        _set_image(kube, namespace, "podinfo:6.0.1")
+        _set_image(kube, namespace, "ghcr.io/stefanprodan/podinfo:6.0.1")
 
-        testing.eventually(lambda: _phase(kube, namespace) == "Succeeded", timeout=20)
-        assert _primary_image(kube, namespace) == "podinfo:6.0.1"
+        testing.eventually(
+            lambda: _phase(kube, namespace) == "Succeeded", timeout=patience(env, 20)
+        )
+        assert _primary_image(kube, namespace) == "ghcr.io/stefanprodan/podinfo:6.0.1"
 
 
 def test_with_two_controllers_exactly_one_acts_and_the_other_takes_over_when_it_stops(
@@ -195,7 +211,9 @@ def test_with_two_controllers_exactly_one_acts_and_the_other_takes_over_when_it_
         testing.eventually(lambda: a.is_leader() or b.is_leader(), timeout=10)
         leader, follower = (a, b) if a.is_leader() else (b, a)
         kube = _create(env, namespace)
-        testing.eventually(lambda: _phase(kube, namespace) == "Initialized", timeout=15)
+        testing.eventually(
+            lambda: _phase(kube, namespace) == "Initialized", timeout=patience(env, 15)
+        )
 
         assert not follower.is_leader()
         assert leader.reconciler.acted > 0  # type: ignore[attr-defined]
@@ -203,8 +221,10 @@ def test_with_two_controllers_exactly_one_acts_and_the_other_takes_over_when_it_
 
         leader.stop()
         testing.eventually(follower.is_leader, timeout=10)
-        _set_image(kube, namespace, "podinfo:6.0.1")
-        testing.eventually(lambda: _phase(kube, namespace) == "Succeeded", timeout=20)
+        _set_image(kube, namespace, "ghcr.io/stefanprodan/podinfo:6.0.1")
+        testing.eventually(
+            lambda: _phase(kube, namespace) == "Succeeded", timeout=patience(env, 20)
+        )
         assert follower.reconciler.acted > 0  # type: ignore[attr-defined]
 
 
@@ -213,7 +233,9 @@ def test_the_endpoints_report_health_readiness_and_the_controller_metrics(
 ) -> None:
     with running(env, namespace) as controller:
         kube = _create(env, namespace)
-        testing.eventually(lambda: _phase(kube, namespace) == "Initialized", timeout=15)
+        testing.eventually(
+            lambda: _phase(kube, namespace) == "Initialized", timeout=patience(env, 15)
+        )
         assert controller.endpoints is not None
         base = f"http://127.0.0.1:{controller.endpoints.port}"
 

@@ -10,7 +10,9 @@ from canary.analysis.results import Verdict
 from canary.engine.types import Routes
 from canary.sandbox.api import Fault
 from canary.sandbox.testing import NeverReady, Ready
-from tests.controller.kube_harness import Harness
+from tests.controller.kube_harness import ON_A_CLUSTER, Harness
+
+pytestmark = ON_A_CLUSTER
 
 
 def test_initialisation_creates_the_primary_the_services_and_the_routing_and_scales_the_target_to_zero(
@@ -60,11 +62,11 @@ def _weights_during(harness: Harness, done: Callable[[], bool], limit: int = 60)
 def test_a_new_image_goes_through_every_step_to_promotion(harness: Harness) -> None:
     harness.given_initialized()
 
-    harness.update_target("podinfo:6.0.1")
+    harness.update_target("ghcr.io/stefanprodan/podinfo:6.0.1")
     weights = _weights_during(harness, lambda: harness.phase() == "Succeeded")
 
     assert [w for i, w in enumerate(weights) if i == 0 or w != weights[i - 1]] == [0, 25, 50, 0]
-    assert harness.image("podinfo-primary") == "podinfo:6.0.1"
+    assert harness.image("podinfo-primary") == "ghcr.io/stefanprodan/podinfo:6.0.1"
     assert harness.replicas("podinfo") == 0
     assert harness.routes() == Routes(100, 0)
     assert harness.status()["lastPromotedSpec"] == harness.status()["lastAppliedSpec"]
@@ -78,7 +80,7 @@ def test_a_failing_check_rolls_back(harness: Harness) -> None:
     harness.given_initialized(analysis=FAILING_METRIC)
     harness.analyzer.verdict = Verdict.FAIL
 
-    harness.update_target("podinfo:6.0.1")
+    harness.update_target("ghcr.io/stefanprodan/podinfo:6.0.1")
     harness.run_until(lambda: harness.phase() == "Failed")
 
     assert harness.routes() == Routes(100, 0)
@@ -92,31 +94,31 @@ def test_a_failing_check_rolls_back(harness: Harness) -> None:
 def test_passing_checks_are_required_to_advance(harness: Harness) -> None:
     harness.given_initialized(analysis=FAILING_METRIC)
 
-    harness.update_target("podinfo:6.0.1")
+    harness.update_target("ghcr.io/stefanprodan/podinfo:6.0.1")
     harness.run_until(lambda: harness.phase() == "Succeeded")
 
     assert harness.analyzer.calls >= 2
-    assert harness.image("podinfo-primary") == "podinfo:6.0.1"
+    assert harness.image("podinfo-primary") == "ghcr.io/stefanprodan/podinfo:6.0.1"
 
 
 def test_a_new_revision_in_the_middle_of_a_rollout_starts_over(harness: Harness) -> None:
     harness.given_initialized()
-    harness.update_target("podinfo:6.0.1")
+    harness.update_target("ghcr.io/stefanprodan/podinfo:6.0.1")
     harness.run_until(lambda: harness.routes().canary == 25)
 
-    harness.update_target("podinfo:6.0.2")
+    harness.update_target("ghcr.io/stefanprodan/podinfo:6.0.2")
     harness.tick()
 
     assert harness.routes() == Routes(100, 0)
     assert harness.phase() == "Progressing"
     harness.run_until(lambda: harness.phase() == "Succeeded")
-    assert harness.image("podinfo-primary") == "podinfo:6.0.2"
+    assert harness.image("podinfo-primary") == "ghcr.io/stefanprodan/podinfo:6.0.2"
 
 
 def test_going_back_to_the_promoted_revision_starts_nothing(harness: Harness) -> None:
     harness.given_initialized(analysis=FAILING_METRIC)
     harness.analyzer.verdict = Verdict.FAIL
-    harness.update_target("podinfo:6.0.1")
+    harness.update_target("ghcr.io/stefanprodan/podinfo:6.0.1")
     harness.run_until(lambda: harness.phase() == "Failed")
 
     harness.update_target("ghcr.io/stefanprodan/podinfo:6.0.0")
@@ -130,7 +132,7 @@ def test_going_back_to_the_promoted_revision_starts_nothing(harness: Harness) ->
 
 def test_going_back_to_the_promoted_revision_during_a_rollout_cancels_it(harness: Harness) -> None:
     harness.given_initialized()
-    harness.update_target("podinfo:6.0.1")
+    harness.update_target("ghcr.io/stefanprodan/podinfo:6.0.1")
     harness.run_until(lambda: harness.routes().canary == 25)
 
     harness.update_target("ghcr.io/stefanprodan/podinfo:6.0.0")
@@ -145,7 +147,7 @@ def test_a_restarted_controller_resumes_without_weights_going_backwards_or_jumpi
     harness: Harness,
 ) -> None:
     harness.given_initialized(strategy={"canary": {"stepWeight": 10, "maxWeight": 50}})
-    harness.update_target("podinfo:6.0.1")
+    harness.update_target("ghcr.io/stefanprodan/podinfo:6.0.1")
     before = _weights_during(harness, lambda: harness.routes().canary == 30)
 
     harness.restart_controller()
@@ -180,7 +182,7 @@ def test_the_mirror_phase_sets_the_mirror_on_the_virtual_service_and_then_clears
     harness.given_initialized(
         strategy={"canary": {"stepWeight": 50, "mirror": {"percent": 40, "iterations": 1}}}
     )
-    harness.update_target("podinfo:6.0.1")
+    harness.update_target("ghcr.io/stefanprodan/podinfo:6.0.1")
 
     harness.run_until(lambda: harness.routes().mirror > 0)
     route = _weighted_route(harness.virtual_service())
@@ -204,7 +206,7 @@ def test_a_field_written_into_the_virtual_service_by_another_tool_survives_a_who
     vs["spec"]["http"][0]["fault"] = {"delay": {"fixedDelay": "1s", "percentage": {"value": 1.0}}}
     harness.replace_virtual_service(vs)
 
-    harness.update_target("podinfo:6.0.1")
+    harness.update_target("ghcr.io/stefanprodan/podinfo:6.0.1")
     harness.run_until(lambda: harness.phase() == "Succeeded")
 
     after = harness.virtual_service()
@@ -217,7 +219,7 @@ def test_a_change_to_the_service_spec_updates_the_routing_but_keeps_the_weights(
     harness: Harness,
 ) -> None:
     harness.given_initialized()
-    harness.update_target("podinfo:6.0.1")
+    harness.update_target("ghcr.io/stefanprodan/podinfo:6.0.1")
     harness.run_until(lambda: harness.routes().canary == 25)
 
     harness.patch_canary({"spec": {"service": {"timeout": "15s", "hosts": ["app.example.com"]}}})
@@ -234,7 +236,7 @@ def test_a_change_to_the_service_spec_updates_the_routing_but_keeps_the_weights(
 def test_conflicts_on_writes_are_survived(harness: Harness) -> None:
     server = harness.env.require_emulator()
     harness.given_initialized()
-    harness.update_target("podinfo:6.0.1")
+    harness.update_target("ghcr.io/stefanprodan/podinfo:6.0.1")
     for method, path in (
         ("PUT", "/status"),
         ("PATCH", "/virtualservices/"),
@@ -244,7 +246,7 @@ def test_conflicts_on_writes_are_survived(harness: Harness) -> None:
 
     harness.run_until(lambda: harness.phase() == "Succeeded")
 
-    assert harness.image("podinfo-primary") == "podinfo:6.0.1"
+    assert harness.image("podinfo-primary") == "ghcr.io/stefanprodan/podinfo:6.0.1"
     assert harness.routes() == Routes(100, 0)
 
 
@@ -315,7 +317,7 @@ def test_ab_testing_adds_the_matching_route_for_the_run_and_removes_it_after(
 ) -> None:
     match = [{"headers": {"x-canary": {"exact": "insider"}}}]
     harness.given_initialized(strategy={"abTesting": {"iterations": 2, "match": match}})
-    harness.update_target("podinfo:6.0.1")
+    harness.update_target("ghcr.io/stefanprodan/podinfo:6.0.1")
 
     harness.run_until(lambda: harness.routes().ab_testing)
     ab_route = harness.virtual_service()["spec"]["http"][0]
@@ -325,17 +327,17 @@ def test_ab_testing_adds_the_matching_route_for_the_run_and_removes_it_after(
 
     harness.run_until(lambda: harness.phase() == "Succeeded")
     assert [r["name"] for r in harness.virtual_service()["spec"]["http"]] == ["primary-canary"]
-    assert harness.image("podinfo-primary") == "podinfo:6.0.1"
+    assert harness.image("podinfo-primary") == "ghcr.io/stefanprodan/podinfo:6.0.1"
 
 
 def test_blue_green_switches_all_traffic_to_the_canary_before_promotion(harness: Harness) -> None:
     harness.given_initialized(strategy={"blueGreen": {"iterations": 2}})
-    harness.update_target("podinfo:6.0.1")
+    harness.update_target("ghcr.io/stefanprodan/podinfo:6.0.1")
 
     weights = _weights_during(harness, lambda: harness.phase() == "Succeeded")
 
     assert set(weights) <= {0, 100}
-    assert harness.image("podinfo-primary") == "podinfo:6.0.1"
+    assert harness.image("podinfo-primary") == "ghcr.io/stefanprodan/podinfo:6.0.1"
     assert harness.routes() == Routes(100, 0)
 
 
@@ -343,7 +345,7 @@ def test_a_suspended_canary_is_left_alone(harness: Harness) -> None:
     harness.given_initialized()
     harness.patch_canary({"spec": {"suspend": True}})
 
-    harness.update_target("podinfo:6.0.1")
+    harness.update_target("ghcr.io/stefanprodan/podinfo:6.0.1")
     for _ in range(3):
         harness.tick()
 
@@ -368,7 +370,7 @@ def test_a_replica_that_is_not_the_leader_changes_nothing(harness: Harness) -> N
 def test_an_analysis_that_raises_holds_the_rollout_instead_of_failing_it(harness: Harness) -> None:
     harness.given_initialized(analysis=FAILING_METRIC)
     harness.analyzer.raises = True
-    harness.update_target("podinfo:6.0.1")
+    harness.update_target("ghcr.io/stefanprodan/podinfo:6.0.1")
 
     for _ in range(6):
         harness.tick()
@@ -394,7 +396,7 @@ def test_json_patches_the_controller_sends_are_schema_checked_on_the_patched_obj
     harness: Harness,
 ) -> None:
     harness.given_initialized()
-    harness.update_target("podinfo:6.0.1")
+    harness.update_target("ghcr.io/stefanprodan/podinfo:6.0.1")
     harness.run_until(lambda: harness.routes().canary == 25)
     sent = harness.sent()
     patched_vs = [
@@ -412,11 +414,11 @@ def test_a_target_changed_while_initialising_is_what_the_primary_runs(harness: H
     harness.tick()
     assert harness.phase() == "Initializing"
 
-    harness.update_target("podinfo:6.0.1")
+    harness.update_target("ghcr.io/stefanprodan/podinfo:6.0.1")
     harness.simulator.set_behaviour("podinfo-primary", Ready())
     harness.run_until(lambda: harness.phase() == "Initialized")
 
-    assert harness.image("podinfo-primary") == "podinfo:6.0.1"
+    assert harness.image("podinfo-primary") == "ghcr.io/stefanprodan/podinfo:6.0.1"
     for _ in range(3):
         harness.tick()
     assert harness.phase() == "Initialized", "the promoted revision starts no run"
