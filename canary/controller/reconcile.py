@@ -102,6 +102,8 @@ class Reconciler:
 
     def reconcile(self, namespace: str, name: str) -> float | None:
         """Reconcile once; the seconds until the next reconcile, or None to wait for a change."""
+        if not self.may_write():
+            return None
         obj = read_canary(self.kube, namespace, name)
         if obj is None:
             if self.observer is not None:
@@ -111,8 +113,6 @@ class Reconciler:
             canary = Canary.model_validate(obj)
         except ValidationError as error:
             self._invalid(obj, error)
-            return None
-        if not self.may_write():
             return None
         return self._reconcile(canary, obj)
 
