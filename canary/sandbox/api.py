@@ -138,6 +138,8 @@ class Api:
             items = found.get("items", [found])
             list_meta = found["metadata"] if "items" in found else {}
             response.body = tables.table(route.rt, items, list_meta, route.version)
+        if response.stream is not None and "as=Table" in headers.get("accept", ""):
+            response.stream = _table_events(route, response.stream)
         return response
 
     def _raise_fault(self, method: str, path: str) -> None:
@@ -352,6 +354,20 @@ class Api:
             alive=alive,
         )
         return Response(200, stream=self.store.watch(request))
+
+
+def _table_events(
+    route: Route, events: Generator[tuple[str, JSON], None, None]
+) -> Generator[tuple[str, JSON], None, None]:
+    """A watch for `kubectl get -w`: each object becomes a one-row Table."""
+    try:
+        for kind, obj in events:
+            if kind in ("ADDED", "MODIFIED", "DELETED"):
+                rv = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
+                obj = tables.table(route.rt, [obj], rv, route.version)
+            yield kind, obj
+    finally:
+        events.close()
 
 
 def _write_options(params: dict[str, str], manager: str) -> WriteOptions:

@@ -55,3 +55,15 @@ def test_kubectl_gets_tables_with_the_printer_columns() -> None:
         conn.request("GET", "/api/v1/namespaces/default", headers={"Accept": "application/json"})
         assert json.loads(conn.getresponse().read())["kind"] == "Namespace"
         conn.close()
+
+
+def test_watches_that_accept_tables_stream_one_row_tables() -> None:
+    with ApiServer() as server:
+        conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
+        accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+        conn.request("GET", "/api/v1/namespaces?watch=true&timeoutSeconds=1",
+                     headers={"Accept": accept})  # fmt: skip
+        events = [json.loads(line) for line in conn.getresponse().read().splitlines()]
+        conn.close()
+    assert {e["object"]["kind"] for e in events} == {"Table"}
+    assert {e["object"]["rows"][0]["cells"][0] for e in events} >= {"default", "kube-system"}
