@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import structlog
 from pydantic import ValidationError
@@ -50,6 +50,7 @@ def _images(deployment: JSON | None) -> list[str]:
     return [str(c.get("image", "")) for c in pod.get("containers") or []]
 
 
+@runtime_checkable
 class Revertible(Protocol):
     """A router that can restore a taken-over routing object (IstioRouter can)."""
 
@@ -119,24 +120,21 @@ class Reconciler:
     def _reconcile(self, canary: Canary, obj: JSON) -> float | None:
         now = self.clock()
         world = self._observe_world(canary, obj)
-        if world.deleting and FINALIZER not in (obj["metadata"].get("finalizers") or []):
-            return None
-        if not world.deleting:
+        if world.deleting:
+            if FINALIZER not in (obj["metadata"].get("finalizers") or []):
+                return None  # nothing to undo: the ownerReferences clean up
+        else:
             set_finalizer(self.kube, obj, FINALIZER, canary.spec.revert_on_deletion)
-        if world.target is None and not world.deleting:
-            self._event(
-                canary,
-                "Warning",
-                "TargetNotFound",
-                f"deployment {canary.spec.target_ref.name} not found",
-                now,
-            )
-            return canary.spec.analysis.interval_seconds
-        if not world.deleting and not canary.spec.suspend:
-            self._keep_objects_in_sync(canary, world)
+            if world.target is None:
+                target = canary.spec.target_ref.name
+                self._event(
+                    canary, "Warning", "TargetNotFound", f"deployment {target} not found", now
+                )
+                return canary.spec.analysis.interval_seconds
+            if not canary.spec.suspend:
+                self._keep_objects_in_sync(canary, world)
         needs = engine.needs(canary, world.revision, now)
-        observations = self._observations(canary, world, needs, now)
-        decision = engine.decide(canary, observations)
+        decision = engine.decide(canary, self._observations(canary, world, needs, now))
         for action in decision.actions:
             self._carry_out(action, canary, world, now)
         decision.status.observed_generation = obj["metadata"].get("generation")
@@ -274,9 +272,8 @@ class Reconciler:
     def _revert(self, canary: Canary) -> None:
         workloads.restore_target(self.kube, canary)
         workloads.restore_services(self.kube, canary)
-        revert = getattr(self.router, "revert", None)
-        if callable(revert):
-            revert(canary)
+        if isinstance(self.router, Revertible):
+            self.router.revert(canary)
 
     def _release(self, canary: Canary) -> None:
         """Drop the finalizer once the deletion has been carried out; the object then goes away."""
