@@ -422,3 +422,18 @@ def test_a_target_changed_while_initialising_is_what_the_primary_runs(harness: H
     for _ in range(3):
         harness.tick()
     assert harness.phase() == "Initialized", "the promoted revision starts no run"
+
+
+def test_traffic_is_moved_by_patches_and_the_virtual_service_is_never_replaced(
+    harness: Harness,
+) -> None:
+    harness.env.require_emulator()
+    harness.given_initialized()
+
+    harness.update_target("ghcr.io/stefanprodan/podinfo:6.0.1")
+    harness.run_until(lambda: harness.phase() == "Succeeded")
+
+    writes = [r for r in harness.controller_requests if "/virtualservices/" in r.path]
+    assert {(r.method, r.content_type) for r in writes if r.method != "GET"} == {
+        ("PATCH", "application/json-patch+json")
+    }
