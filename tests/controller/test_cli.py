@@ -37,14 +37,14 @@ def _phase(kube: Kube, namespace: str) -> Any:
     return ((obj or {}).get("status") or {}).get("phase")
 
 
-def test_the_controller_command_initialises_a_canary_serves_metrics_and_stops_on_sigterm(
+def test_the_controller_command_initialises_a_canary_logs_json_serves_metrics_and_stops_on_sigterm(
     env: testing.Environment, namespace: str
 ) -> None:
     kube = Kube.of(env.api_client)
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "canary", "controller", "--kubeconfig", str(env.kubeconfig),
-         "--namespace", namespace, "--metrics-addr", f"127.0.0.1:{port}", "--log-format", "json"],
+         "--namespace", namespace, "--metrics-addr", f"127.0.0.1:{port}"],
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
