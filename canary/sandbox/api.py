@@ -17,6 +17,7 @@ import yaml
 
 from canary.sandbox import discovery, errors, patches, scale, selectors, tables
 from canary.sandbox.errors import ApiError
+from canary.sandbox.objects import Result
 from canary.sandbox.resources import ResourceType
 from canary.sandbox.store import Store, WriteOptions
 from canary.sandbox.watches import WatchRequest
@@ -264,7 +265,7 @@ class Api:
             raise errors.method_not_allowed(method)
         return Response(result.code, result.body, warnings=result.warnings)
 
-    def _patch(self, route: Route, content_type: str, body: bytes, opts: WriteOptions) -> Any:
+    def _patch(self, route: Route, content_type: str, body: bytes, opts: WriteOptions) -> Result:
         if content_type not in PATCH_TYPES:
             raise errors.unsupported_media_type(content_type, list(PATCH_TYPES))
         if content_type == patches.APPLY:
