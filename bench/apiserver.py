@@ -154,16 +154,28 @@ def bench_patches(url: str, threads: int, seconds: float) -> tuple[str, int, flo
     return (f"merge patches ({threads} threads)", sum(counts), time.perf_counter() - start)
 
 
-def bench_official_client(url: str, seconds: float) -> tuple[str, int, float]:
-    core = client.CoreV1Api(client.ApiClient(client.Configuration(host=url)))
+def bench_official_client(url: str, threads: int, seconds: float) -> tuple[str, int, float]:
+    api_client = client.ApiClient(client.Configuration(host=url))
     deadline = time.perf_counter() + seconds
-    n = 0
+    counts = [0] * threads
+
+    def patcher(i: int) -> None:
+        core = client.CoreV1Api(api_client)
+        n = 0
+        while time.perf_counter() < deadline:
+            core.patch_namespaced_config_map(f"cm-{(i * 97 + n) % 1000:05d}", NS,
+                                             {"data": {"m": str(n)}}, _content_type=MERGE)  # fmt: skip
+            n += 1
+        counts[i] = n
+
+    workers = [threading.Thread(target=patcher, args=(i,)) for i in range(threads)]
     start = time.perf_counter()
-    while time.perf_counter() < deadline:
-        core.patch_namespaced_config_map(f"cm-{n % 1000:05d}", NS, {"data": {"m": str(n)}},
-                                         _content_type=MERGE)  # fmt: skip
-        n += 1
-    return ("merge patches (official client, 1 thread)", n, time.perf_counter() - start)
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    label = f"merge patches (official client, {threads} thread{'s' if threads > 1 else ''})"
+    return (label, sum(counts), time.perf_counter() - start)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     with server_process() as url:
         rows = bench_create_list_watch(url, args.objects)
         rows.append(bench_patches(url, args.threads, args.seconds))
-        rows.append(bench_official_client(url, args.seconds))
+        rows.append(bench_official_client(url, 1, args.seconds))
+        rows.append(bench_official_client(url, args.threads, args.seconds))
     print(f"| {'operation':<48} | {'count':>6} | {'seconds':>8} | {'per second':>10} |")
     print(f"|{'-' * 50}|{'-' * 7}:|{'-' * 9}:|{'-' * 11}:|")
     for name, count, seconds in rows:
