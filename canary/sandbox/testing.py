@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from kubernetes import client, config
 
 from canary.sandbox import crds
+from canary.sandbox.api import Fault
 from canary.sandbox.deployments import DeploymentSimulator, Flapping, NeverReady, Ready
 from canary.sandbox.server import ApiServer
 
@@ -33,6 +34,7 @@ __all__ = [
     "ISTIO_CRDS",
     "DeploymentSimulator",
     "Environment",
+    "Fault",
     "Flapping",
     "NeverReady",
     "Ready",
