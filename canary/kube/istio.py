@@ -124,7 +124,7 @@ class IstioRouter:
             return
         ops: list[JSON] = [_precondition(live)]
         if not is_owned_by(live, canary):
-            ops += takeover.record_ops(live, takeover.record_for_virtual_service(live))
+            ops += takeover.record_ops(live, takeover.record_spec(live))
         ops.append(
             {
                 "op": "replace" if "spec" in live else "add",
@@ -164,7 +164,7 @@ class IstioRouter:
         if ours is None:
             # Not ours yet (taken over, or our route was removed): our routes replace the http list.
             if not is_owned_by(live, canary):
-                ops += takeover.record_ops(live, takeover.record_for_virtual_service(live))
+                ops += takeover.record_ops(live, takeover.record_spec(live))
             ops.append(
                 {
                     "op": "add",
@@ -270,9 +270,17 @@ class IstioRouter:
     # Restoring
 
     def revert(self, canary: Canary) -> None:
-        """Put back a taken-over VirtualService's spec; one we created is left to the garbage collector."""
+        """Put back the spec of every taken-over Istio object; ours are left to the garbage collector."""
         names = Names.of(canary)
-        live = self._read("virtualservices", names.namespace, names.virtual_service)
+        for plural, name in (
+            ("virtualservices", names.virtual_service),
+            ("destinationrules", names.primary_rule),
+            ("destinationrules", names.canary_rule),
+        ):
+            self._restore(plural, names.namespace, name)
+
+    def _restore(self, plural: str, namespace: str, name: str) -> None:
+        live = self._read(plural, namespace, name)
         original = takeover.original_of(live) if live is not None else None
         if live is None or original is None:
             return
@@ -281,7 +289,7 @@ class IstioRouter:
             {"op": "replace", "path": "/spec", "value": copy.deepcopy(original)},
             {"op": "remove", "path": takeover.annotation_path()},
         ]
-        self._patch("virtualservices", names.namespace, names.virtual_service, ops)
+        self._patch(plural, namespace, name, ops)
 
 
 def _precondition(live: JSON) -> JSON:

@@ -25,8 +25,9 @@ def record_for_service(service: JSON) -> str:
     return json.dumps({k: spec[k] for k in SERVICE_FIELDS if k in spec}, sort_keys=True)
 
 
-def record_for_virtual_service(vs: JSON) -> str:
-    return json.dumps(vs.get("spec") or {}, sort_keys=True)
+def record_spec(obj: JSON) -> str:
+    """The whole spec (VirtualService, DestinationRule): everything in it is replaced."""
+    return json.dumps(obj.get("spec") or {}, sort_keys=True)
 
 
 def annotation_path() -> str:

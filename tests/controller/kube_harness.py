@@ -278,6 +278,27 @@ class Harness:
             body,
         )
 
+    def given_destination_rule(self, name: str, **spec: Any) -> JSON:
+        body = {
+            "apiVersion": f"{ISTIO_GROUP}/{ISTIO_VERSION}",
+            "kind": "DestinationRule",
+            "metadata": {"name": name, "namespace": self.namespace},
+            "spec": {"host": name, **spec},
+        }
+        return raw(
+            self.kube.custom.create_namespaced_custom_object,
+            ISTIO_GROUP,
+            ISTIO_VERSION,
+            self.namespace,
+            "destinationrules",
+            body,
+        )
+
+    def rule(self, name: str) -> JSON:
+        found = self.istio("destinationrules", name)
+        assert found is not None, name
+        return found
+
     def given_initialized(self, **spec: Any) -> None:
         self.given_target()
         self.given_canary(**spec)

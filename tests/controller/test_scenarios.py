@@ -260,8 +260,11 @@ def test_deleting_a_canary_with_revert_on_deletion_restores_the_original_objects
     harness.given_target(replicas=3)
     original_service = harness.given_service(selector={"app": "podinfo"}, port=9898)
     original_vs = harness.given_virtual_service(host="podinfo", timeout="7s")
+    policy = {"loadBalancer": {"simple": "LEAST_REQUEST"}}
+    harness.given_destination_rule("podinfo-primary", trafficPolicy=policy)
     harness.given_canary(revertOnDeletion=True)
     harness.run_until(lambda: harness.phase() == "Initialized")
+    assert "trafficPolicy" not in harness.rule("podinfo-primary")["spec"]
     assert harness.service("podinfo")["spec"]["selector"] == {"app": "podinfo-primary"}
     assert harness.routes() == Routes(100, 0)
     assert "canary.dev/finalizer" in harness.canary_object()["metadata"]["finalizers"]
@@ -274,6 +277,7 @@ def test_deleting_a_canary_with_revert_on_deletion_restores_the_original_objects
     assert service["spec"]["ports"][0]["port"] == 9898
     assert "canary.dev/original-configuration" not in (service["metadata"].get("annotations") or {})
     assert harness.virtual_service()["spec"] == original_vs["spec"]
+    assert harness.rule("podinfo-primary")["spec"]["trafficPolicy"] == policy
     assert harness.replicas("podinfo") == 3
 
 
