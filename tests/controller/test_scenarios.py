@@ -6,6 +6,8 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from canary.analysis.results import Verdict
 from canary.engine.types import Routes
 from canary.sandbox.api import Fault
@@ -160,20 +162,32 @@ def test_a_restarted_controller_resumes_without_weights_going_backwards_or_jumpi
     assert last == 0
 
 
+@pytest.mark.parametrize(
+    ("stall", "reason"),
+    [
+        pytest.param(NeverReady(), "progress deadline exceeded", id="canary-deadline"),
+        pytest.param(
+            NeverReady(deadline=0.0), "exceeded its progress deadline", id="kubernetes-deadline"
+        ),
+    ],
+)
 def test_a_canary_that_never_becomes_ready_is_rolled_back_at_the_progress_deadline(
-    harness: Harness,
+    harness: Harness, stall: NeverReady, reason: str
 ) -> None:
     harness.env.require_emulator()
     harness.given_initialized(progressDeadlineSeconds=3)
     assert harness.simulator is not None
-    harness.simulator.set_behaviour("podinfo", NeverReady())
+    harness.simulator.set_behaviour("podinfo", stall)
 
     harness.update_target("podinfo:broken")
     harness.run_until(lambda: harness.phase() == "Failed")
 
-    assert "progress deadline" in harness.status()["message"]
+    assert reason in harness.status()["message"]
     assert harness.routes() == Routes(100, 0)
     assert harness.replicas("podinfo") == 0
+    rolled_back = [e for e in harness.events() if e["reason"] == "RolledBack"]
+    assert rolled_back
+    assert reason in rolled_back[-1]["message"]
 
 
 def test_the_mirror_phase_sets_the_mirror_on_the_virtual_service_and_then_clears_it(
