@@ -78,6 +78,8 @@ class Watcher:
                     resource_version=version,
                     timeout_seconds=self.timeout_seconds,
                     allow_watch_bookmarks=True,
+                    # A connection that dies silently would otherwise block this thread forever.
+                    _request_timeout=self.timeout_seconds + 30,
                 ):
                     if stop.is_set():
                         return
