@@ -455,3 +455,27 @@ def test_traffic_is_moved_by_patches_and_the_virtual_service_is_never_replaced(
     assert {(r.method, r.content_type) for r in writes if r.method != "GET"} == {
         ("PATCH", "application/json-patch+json")
     }
+
+
+@pytest.mark.parametrize(
+    ("request_value", "phase", "primary_image"),
+    [
+        pytest.param("abort/1", "Aborted", "ghcr.io/stefanprodan/podinfo:6.0.0", id="abort"),
+        pytest.param(
+            "promote-full/1", "Succeeded", "ghcr.io/stefanprodan/podinfo:6.0.1", id="promote-full"
+        ),
+    ],
+)
+def test_a_manual_request_in_the_annotation_is_passed_to_the_engine(
+    harness: Harness, request_value: str, phase: str, primary_image: str
+) -> None:
+    harness.given_initialized(strategy={"canary": {"stepWeight": 10, "maxWeight": 90}})
+    harness.update_target("ghcr.io/stefanprodan/podinfo:6.0.1")
+    harness.run_until(lambda: harness.routes().canary == 10)
+
+    harness.patch_canary({"metadata": {"annotations": {"canary.dev/request": request_value}}})
+    harness.run_until(lambda: harness.phase() == phase, limit=5)
+
+    assert harness.image("podinfo-primary") == primary_image
+    assert harness.routes() == Routes(100, 0)
+    assert harness.status()["handledRequest"] == request_value
