@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -47,6 +48,29 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
     api: Api
+
+    def __init__(self, address: tuple[str, int]) -> None:
+        super().__init__(address, _Handler)
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def disconnect_all(self) -> None:
+        """Hang up on every client: keep-alive connections would otherwise outlive the server."""
+        with self._open_lock:
+            connections = list(self._open)
+        for connection in connections:
+            with contextlib.suppress(OSError):  # already closed by the client
+                connection.shutdown(socket.SHUT_RDWR)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -180,7 +204,7 @@ class ApiServer:
         bookmark_interval: float = 60.0,
     ) -> None:
         self.store = Store(Registry(), history=history, bookmark_interval=bookmark_interval)
-        self._httpd = _Server((host, port), _Handler)
+        self._httpd = _Server((host, port))
         self.api = Api(self.store, f"{host}:{self.port}")
         self._httpd.api = self.api
         self._thread: threading.Thread | None = None
@@ -235,6 +259,7 @@ class ApiServer:
         self.store.close()
         self._httpd.shutdown()
         self._httpd.server_close()
+        self._httpd.disconnect_all()
         if self._thread is not None:
             self._thread.join(timeout=5)
 

@@ -280,3 +280,13 @@ def test_deleting_a_crd_removes_its_objects_and_later_namespace_deletion_still_w
     assert call(conn, "GET", "/api/v1/namespaces/gizmo-ns")[0] == 404
     assert call(conn, "POST", crds, crd)[0] == 201
     assert call(conn, "GET", "/apis/example.com/v1/namespaces/default/gizmos")[1]["items"] == []
+
+
+def test_stopping_the_server_hangs_up_on_kept_alive_connections() -> None:
+    server = ApiServer().start()
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=5)
+    assert call(conn, "GET", "/version")[0] == 200
+    server.stop()
+    with pytest.raises((ConnectionError, http.client.HTTPException, OSError)):
+        call(conn, "GET", "/version")
+    conn.close()
