@@ -18,7 +18,7 @@ from canary.kube.client import Kube, raw, read
 from canary.kube.istio import IstioRouter
 from canary.sandbox import testing
 from tests.controller.kube_fixtures import canary_body, deployment
-from tests.controller.kube_harness import ON_A_CLUSTER, REAL_CLUSTER_DEADLINE
+from tests.controller.kube_harness import ON_A_CLUSTER, REAL_CLUSTER_DEADLINE, ValidatingRest
 
 FAST = {"canary": {"stepWeight": 50, "maxWeight": 50}}
 pytestmark = ON_A_CLUSTER
@@ -30,7 +30,10 @@ def patience(env: testing.Environment, seconds: float) -> float:
 
 
 def api_client(env: testing.Environment) -> client.ApiClient:
-    """A client of its own per controller, with room for its watches and workers."""
+    """A client of its own per controller, with room for its watches and workers.
+
+    Its writes are schema-checked like the reconciler's in the scenario tests.
+    """
     configuration = client.Configuration()
     if env.is_emulator:
         configuration.host = env.url
@@ -39,7 +42,9 @@ def api_client(env: testing.Environment) -> client.ApiClient:
             config_file=str(env.kubeconfig), client_configuration=configuration
         )
     configuration.connection_pool_maxsize = 32
-    return client.ApiClient(configuration)
+    api = client.ApiClient(configuration)
+    api.rest_client = ValidatingRest(api.rest_client)  # type: ignore[assignment]
+    return api
 
 
 class CountingReconciler(Reconciler):
