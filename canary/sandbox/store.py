@@ -8,7 +8,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
-from canary.sandbox import crds, errors, fields, kinds, meta, patches, schemas, watches
+from canary.sandbox import crds, errors, fields, kinds, meta, patches, schemas, typed, watches
 from canary.sandbox.deletion import Deletion
 from canary.sandbox.errors import ApiError, Cause
 from canary.sandbox.objects import JSON, Key, Result, as_version, clone, key_of
@@ -16,6 +16,10 @@ from canary.sandbox.resources import Registry, ResourceType
 from canary.sandbox.watches import Event, History, WatchRequest
 
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+class DecodeError(ApiError):
+    """A body the typed decoder refuses: 400 for a create or update, 422 for a patch."""
 
 
 @dataclass(frozen=True)
@@ -212,7 +216,12 @@ class Store(Deletion):
             if wanted and wanted != old["metadata"]["resourceVersion"]:
                 raise errors.conflict(rt.plural, rt.group, name)
             _check_identity(rt, patched, name, namespace)
-            return self._replace(rt, old, patched, opts, version, subresource, "Update")
+            try:
+                return self._replace(rt, old, patched, opts, version, subresource, "Update")
+            except DecodeError as exc:
+                # The patch handler reports a patched object that does not decode as Invalid.
+                cause = Cause("FieldValueInvalid", exc.message, "patch")
+                raise errors.invalid("", "", "", [cause]) from exc
 
     def _apply(
         self,
@@ -379,20 +388,9 @@ class Store(Deletion):
     ) -> list[str]:
         """Prune, default and validate; 422 with every cause, like the registries' strategies."""
         meta.prune_meta(obj)
-        causes: list[Cause] = []
-        warnings: list[str] = []
-        if not rt.builtin:
-            schema = rt.schemas.get(version or rt.storage_version) or {}
-            pruned = schemas.prune(schema, obj)
-            if pruned and opts.field_validation == "Strict":
-                raise errors.bad_request(
-                    "strict decoding error: " + ", ".join(f'unknown field "{p}"' for p in pruned)
-                )
-            if opts.field_validation != "Ignore":
-                warnings = [f'unknown field "{p}"' for p in pruned]
-            schemas.apply_defaults(schema, obj)
-            causes += schemas.validate(schema, {k: v for k, v in obj.items() if k != "metadata"})
-        else:
+        schema = None if rt.builtin else (rt.schemas.get(version or rt.storage_version) or {})
+        warnings, causes = _check_fields(rt, obj, opts, schema)
+        if schema is None:
             strategy = kinds.STRATEGIES.get(rt.key)
             if rt.key == "customresourcedefinitions.apiextensions.k8s.io":
                 strategy = crds.prepare
@@ -477,6 +475,36 @@ class Store(Deletion):
 def _spec_of(rt: ResourceType, obj: JSON) -> JSON:
     skip = ("metadata", "status") if rt.status_subresource else ("metadata",)
     return {k: v for k, v in obj.items() if k not in skip and k not in ("apiVersion", "kind")}
+
+
+def _check_fields(
+    rt: ResourceType, obj: JSON, opts: WriteOptions, schema: JSON | None
+) -> tuple[list[str], list[Cause]]:
+    """Prune unknown fields and check the others against the CRD schema or the built-in model.
+
+    Returns the warnings for pruned fields and the schema violations of a custom resource. A
+    built-in field of the wrong JSON type fails decoding on a real server: a 400 here too.
+    """
+    known = schema if schema is not None else typed.schema(rt.key)
+    if known is None:
+        return [], []
+    pruned = schemas.prune(known, obj)
+    if pruned and opts.field_validation == "Strict":
+        raise errors.bad_request(
+            "strict decoding error: " + ", ".join(f'unknown field "{p}"' for p in pruned)
+        )
+    warnings = [] if opts.field_validation == "Ignore" else [f'unknown field "{p}"' for p in pruned]
+    if schema is not None:
+        schemas.apply_defaults(schema, obj)
+    causes = schemas.validate(known, {k: v for k, v in obj.items() if k != "metadata"})
+    if causes and schema is None:
+        raise DecodeError(
+            400,
+            "BadRequest",
+            f'{rt.kind} in version "{rt.storage_version}" cannot be handled as a {rt.kind}: '
+            f"{causes[0].field}: {causes[0].message}",
+        )
+    return warnings, causes
 
 
 def _checked_body(rt: ResourceType, body: Any, version: str, require_type: bool = False) -> JSON:

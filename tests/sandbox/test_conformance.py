@@ -315,6 +315,27 @@ def test_deployment_gets_api_server_defaults_and_empty_status(apps: client.AppsV
     assert created["metadata"]["generation"] == 1
 
 
+def test_unknown_fields_of_built_in_kinds_are_dropped(apps: client.AppsV1Api,
+                                                     namespace: str) -> None:  # fmt: skip
+    """Built-in kinds decode into typed structs: unknown fields vanish (fieldValidation=Warn)."""
+    apps.create_namespaced_deployment(namespace, deployment("web"))
+    patch = {"spec": {"replica": 3, "template": {"spec": {"containers": [
+        {"name": "app", "imagePullPolice": "Always"}]}}}}  # fmt: skip
+    patched = raw(apps.patch_namespaced_deployment, "web", namespace, patch)
+    assert "replica" not in patched["spec"]
+    assert "imagePullPolice" not in patched["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_a_patch_that_mistypes_a_built_in_field_is_422_invalid(apps: client.AppsV1Api,
+                                                              namespace: str) -> None:  # fmt: skip
+    """A patched built-in object that does not decode (wrong JSON type): 422 on field `patch`."""
+    apps.create_namespaced_deployment(namespace, deployment("web"))
+    status = failure(apps.patch_namespaced_deployment, "web", namespace,
+                     {"spec": {"replicas": "three"}}, _content_type=MERGE)  # fmt: skip
+    assert (status["code"], status["reason"]) == (422, "Invalid")
+    assert status["details"]["causes"][0]["field"] == "patch"
+
+
 def test_service_gets_a_cluster_ip_and_a_defaulted_target_port(core: client.CoreV1Api,
                                                                namespace: str) -> None:  # fmt: skip
     """Services: clusterIP allocated, ports[].targetPort defaults to port, type ClusterIP."""
