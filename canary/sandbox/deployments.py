@@ -8,8 +8,10 @@ subresource, so the helpers work against the emulator and against a real cluster
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +20,7 @@ from types import TracebackType
 from typing import Any
 
 from kubernetes import client
+from kubernetes.watch.watch import iter_resp_lines
 
 JSON = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -122,11 +125,12 @@ def mark_stalled(api_client: client.ApiClient, name: str, namespace: str = "defa
 
 
 class DeploymentSimulator:
-    """Plays the Deployment controller in a background thread.
+    """Plays the Deployment controller in background threads.
 
-    Every `tick` seconds it lists Deployments (in `namespace`, or all) and, for each new generation,
-    writes `/status` according to the Deployment's behaviour: `behaviour(name)` when a callable,
-    else the one behaviour for all. `set_behaviour(name, b)` changes one Deployment's behaviour.
+    It watches Deployments (in `namespace`, or all) and, every `tick` seconds, writes `/status`
+    of each one whose phase changed, according to its behaviour: `behaviour(name)` when a
+    callable, else the one behaviour for all. `set_behaviour(name, b)` changes one Deployment's
+    behaviour. `step()` does one synchronous pass (list, then write) for tests that drive time.
 
         with DeploymentSimulator(api_client, behaviour=Ready(delay=0.2)):
             ...  # Deployments the controller writes become ready 0.2 s after each change
@@ -141,15 +145,19 @@ class DeploymentSimulator:
         self._default = behaviour
         self._overrides: dict[str, Behaviour] = {}
         self.tick = tick
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[str, str], JSON] = {}  # the latest Deployment seen, by key
         self._seen: dict[tuple[str, str], tuple[int, float]] = {}  # key -> (generation, seen at)
         self._written: dict[tuple[str, str], tuple[int, str]] = {}  # key -> (generation, phase)
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        self._response: Any = None
         self.errors: list[Exception] = []
 
     def set_behaviour(self, name: str, behaviour: Behaviour) -> None:
-        self._overrides[name] = behaviour
-        self._written = {k: v for k, v in self._written.items() if k[1] != name}
+        with self._lock:
+            self._overrides[name] = behaviour
+            self._written = {k: v for k, v in self._written.items() if k[1] != name}
 
     def behaviour(self, name: str) -> Behaviour:
         if name in self._overrides:
@@ -168,43 +176,127 @@ class DeploymentSimulator:
 
     def step(self) -> None:
         """One pass: list the Deployments and write each status whose phase changed."""
-        listed: Any
+        listed = self._list()
+        with self._lock:
+            keys = {(i["metadata"]["namespace"], i["metadata"]["name"]) for i in listed["items"]}
+            for key in set(self._cache) - keys:
+                self._forget(key)
+        for item in listed["items"]:
+            self._observe(item)
+        self._write_changes()
+
+    def _list(self, **params: Any) -> JSON:
+        response: Any
         if self.namespace:
-            listed = self._apps.list_namespaced_deployment(self.namespace, _preload_content=False)
+            response = self._apps.list_namespaced_deployment(
+                self.namespace, _preload_content=False, **params)  # fmt: skip
         else:
-            listed = self._apps.list_deployment_for_all_namespaces(_preload_content=False)
-        now = time.monotonic()
-        for item in json.loads(listed.data)["items"]:
-            meta = item["metadata"]
-            key = (meta["namespace"], meta["name"])
-            generation = meta.get("generation", 1)
+            response = self._apps.list_deployment_for_all_namespaces(
+                _preload_content=False, **params)  # fmt: skip
+        if params.get("watch"):
+            return {"response": response}
+        listed: JSON = json.loads(response.data)
+        return listed
+
+    def _observe(self, item: JSON) -> None:
+        meta = item["metadata"]
+        key = (meta["namespace"], meta["name"])
+        generation = meta.get("generation", 1)
+        with self._lock:
+            self._cache[key] = item
             seen = self._seen.get(key)
             if seen is None or seen[0] != generation:
-                self._seen[key] = seen = (generation, now)
-            phase = self.phase(meta["name"], now - seen[1])
-            if self._written.get(key) != (generation, phase):
+                self._seen[key] = (generation, time.monotonic())
+
+    def _forget(self, key: tuple[str, str]) -> None:
+        self._cache.pop(key, None)
+        self._seen.pop(key, None)
+        self._written.pop(key, None)
+
+    def _write_changes(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            due = []
+            for key, item in self._cache.items():
+                generation, since = self._seen[key]
+                phase = self.phase(key[1], now - since)
+                if self._written.get(key) != (generation, phase):
+                    due.append((key, item, generation, phase))
+        for key, item, generation, phase in due:
+            try:
                 self._apps.patch_namespaced_deployment_status(
-                    meta["name"], meta["namespace"], {"status": status_for(item, phase)},
-                    _content_type=MERGE)  # fmt: skip
+                    key[1], key[0], {"status": status_for(item, phase)}, _content_type=MERGE
+                )
+            except client.ApiException as exc:
+                if exc.status != 404:  # deleted meanwhile: the watch will say so
+                    raise
+                continue
+            with self._lock:
                 self._written[key] = (generation, phase)
 
-    def _run(self) -> None:
+    def _watch(self) -> None:
+        """List, then watch from the list's resourceVersion; again after 410 or a broken stream."""
+        while not self._stop.is_set():
+            try:
+                listed = self._list()
+                with self._lock:
+                    for key in list(self._cache):
+                        self._forget(key)
+                for item in listed["items"]:
+                    self._observe(item)
+                self._follow(str(listed["metadata"]["resourceVersion"]))
+            except Exception as exc:  # keep simulating; tests can inspect `errors`
+                if self._stop.is_set():
+                    return
+                log.warning("deployment simulator watch: %s", exc)
+                self.errors.append(exc)
+                self._stop.wait(0.1)
+
+    def _follow(self, version: str) -> None:
+        while not self._stop.is_set():
+            self._response = self._list(watch=True, resource_version=version, timeout_seconds=60,
+                                        allow_watch_bookmarks=True)["response"]  # fmt: skip
+            for line in iter_resp_lines(self._response):  # type: ignore[no-untyped-call]
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                kind, obj = event["type"], event["object"]
+                if kind == "ERROR":
+                    if obj.get("code") == 410:
+                        return  # expired: list again
+                    raise RuntimeError(f"watch error: {obj.get('message')}")
+                version = obj["metadata"].get("resourceVersion") or version
+                if kind == "DELETED":
+                    with self._lock:
+                        self._forget((obj["metadata"]["namespace"], obj["metadata"]["name"]))
+                elif kind != "BOOKMARK":
+                    self._observe(obj)
+
+    def _tick(self) -> None:
         while not self._stop.wait(self.tick):
             try:
-                self.step()
+                self._write_changes()
             except Exception as exc:  # keep simulating; tests can inspect `errors`
                 log.warning("deployment simulator: %s", exc)
                 self.errors.append(exc)
 
     def start(self) -> DeploymentSimulator:
-        self._thread = threading.Thread(target=self._run, name="deployment-simulator", daemon=True)
-        self._thread.start()
+        for target, name in ((self._watch, "deployment-watch"), (self._tick, "deployment-tick")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
         return self
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        response = self._response
+        sock = getattr(getattr(response, "connection", None), "sock", None)
+        if sock is not None:
+            # Unblock the watch's read at once, as kubernetes.watch.Watch.stop does.
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        for thread in self._threads:
+            thread.join(timeout=5)
 
     def __enter__(self) -> DeploymentSimulator:
         return self.start()

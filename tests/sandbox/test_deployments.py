@@ -116,3 +116,22 @@ def test_one_shot_status_helpers(env: testing.Environment, apps: client.AppsV1Ap
     result = mark(env.api_client, "once", namespace)
     assert result["status"]["readyReplicas"] == ready
     assert result["status"]["observedGeneration"] == 1
+
+
+def test_the_simulator_watches_instead_of_polling(env: testing.Environment,
+                                                  apps: client.AppsV1Api, namespace: str) -> None:  # fmt: skip
+    server = env.require_emulator()
+    for i in range(20):
+        make(apps, namespace, f"d{i}", replicas=1)
+    before = len(server.api.requests)
+    with deployments.DeploymentSimulator(env.api_client, namespace, tick=0.01):
+        testing.eventually(
+            lambda: all(status(apps, namespace, f"d{i}").ready_replicas == 1 for i in range(20))
+        )
+        apps.delete_namespaced_deployment("d0", namespace)
+        make(apps, namespace, "late", replicas=1)
+        testing.eventually(lambda: status(apps, namespace, "late").ready_replicas == 1)
+    requests = list(server.api.requests)[before:]
+    lists = [r for r in requests if r.method == "GET" and r.path.endswith("/deployments")
+             and "watch=true" not in r.query]  # fmt: skip
+    assert len(lists) == 1
