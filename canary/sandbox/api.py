@@ -15,7 +15,7 @@ from urllib.parse import parse_qs
 
 import yaml
 
-from canary.sandbox import discovery, errors, patches, scale, selectors, tables
+from canary.sandbox import discovery, errors, openapi, patches, scale, selectors, tables
 from canary.sandbox.errors import ApiError
 from canary.sandbox.objects import Result
 from canary.sandbox.resources import ResourceType
@@ -165,6 +165,13 @@ class Api:
         if path == "/apis":
             return Response(200, discovery.api_group_list(registry))
         parts = path.strip("/").split("/")
+        if parts[:2] == ["openapi", "v3"]:
+            if len(parts) == 2:
+                return Response(200, openapi.index(registry))
+            group, version = ("", parts[3]) if parts[2] == "api" else (parts[3], parts[-1])
+            if len(parts) not in (4, 5) or (parts[2] == "api") != (len(parts) == 4):
+                raise errors.no_route()
+            return Response(200, openapi.document(registry, group, version))
         if parts[0] == "openapi":
             raise errors.no_route()
         found: JSON | None

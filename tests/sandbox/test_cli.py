@@ -59,7 +59,7 @@ def test_kubectl_applies_and_gets_objects(started: tuple[str, Path], tmp_path: P
         assert done.returncode == 0, done.stderr
         return done.stdout
 
-    assert "created" in kubectl("apply", "--validate=false", "-f", str(manifest))
+    assert "created" in kubectl("apply", "-f", str(manifest))
     assert "unchanged" in kubectl("apply", "--validate=false", "-f", str(manifest))
     assert kubectl("get", "widgets", "-o", "jsonpath={.items[0].spec.size}") == "2"
     assert kubectl("get", "widgets").split()[:3] == ["NAME", "SIZE", "AGE"]
@@ -73,4 +73,11 @@ def test_kubectl_applies_and_gets_objects(started: tuple[str, Path], tmp_path: P
     kubectl("apply", "--validate=false", "-f", str(deployment))
     assert "scaled" in kubectl("scale", "deployment/web", "--replicas=3")
     assert kubectl("get", "deployment", "web", "-o", "jsonpath={.spec.replicas}") == "3"
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: typo}\ndatta: {a: '1'}\n")
+    failed = subprocess.run(["kubectl", "apply", "-f", str(typo)], env=env, capture_output=True,
+                            text=True, timeout=60)  # fmt: skip
+    # kubectl validates through the server (fieldValidation=Strict), as with a real cluster.
+    assert failed.returncode != 0
+    assert 'unknown field "datta"' in failed.stderr
     assert "deleted" in kubectl("delete", "-f", str(manifest))

@@ -294,3 +294,15 @@ def test_stopping_the_server_hangs_up_on_kept_alive_connections() -> None:
     with pytest.raises((ConnectionError, http.client.HTTPException, OSError)):
         call(conn, "GET", "/version")
     conn.close()
+
+
+def test_openapi_v3_lists_group_versions_with_field_validation_on_patch(
+    conn: http.client.HTTPConnection,
+) -> None:
+    _, index, _ = call(conn, "GET", "/openapi/v3")
+    assert {"api/v1", "apis/apps/v1", "apis/sandbox.canary.dev/v1"} <= set(index["paths"])
+    _, doc, _ = call(conn, "GET", index["paths"]["apis/apps/v1"]["serverRelativeURL"])
+    patch = doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"]
+    assert "fieldValidation" in {p["name"] for p in patch["parameters"]}
+    assert patch["x-kubernetes-group-version-kind"]["kind"] == "Deployment"
+    assert call(conn, "GET", "/openapi/v2")[0] == 404
