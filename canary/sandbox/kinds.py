@@ -10,29 +10,54 @@ from typing import Any
 from canary.sandbox.errors import Cause
 
 JSON = dict[str, Any]
+PROTOCOLS = ("SCTP", "TCP", "UDP")
+
+
+def _default(obj: JSON, key: str, value: Any) -> Any:
+    """Set a default where the field is missing or null (Go decodes null as the zero value)."""
+    if obj.get(key) is None:
+        obj[key] = value
+    return obj[key]
+
+
+def _enum(value: Any, allowed: tuple[str, ...], field: str) -> list[Cause]:
+    if value in allowed:
+        return []
+    supported = ", ".join(f'"{a}"' for a in allowed)
+    return [Cause("FieldValueNotSupported", f'Unsupported value: "{value}": supported values: '
+                  f"{supported}", field)]  # fmt: skip
+
+
+def _port(value: Any, field: str) -> list[Cause]:
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535:
+        return []
+    return [Cause("FieldValueInvalid", f"Invalid value: {value}: must be between 1 and 65535, "
+                  "inclusive", field)]  # fmt: skip
 
 
 def _pod_spec_defaults(spec: JSON) -> None:
-    spec.setdefault("restartPolicy", "Always")
-    spec.setdefault("terminationGracePeriodSeconds", 30)
-    spec.setdefault("dnsPolicy", "ClusterFirst")
-    spec.setdefault("securityContext", {})
-    spec.setdefault("schedulerName", "default-scheduler")
+    _default(spec, "restartPolicy", "Always")
+    _default(spec, "terminationGracePeriodSeconds", 30)
+    _default(spec, "dnsPolicy", "ClusterFirst")
+    _default(spec, "securityContext", {})
+    _default(spec, "schedulerName", "default-scheduler")
     for container in (spec.get("containers") or []) + (spec.get("initContainers") or []):
         if not isinstance(container, dict):
             continue
         image = str(container.get("image", ""))
         tag = image.rpartition("/")[2].partition("@")[0]
         latest = ":" not in tag or tag.endswith(":latest")
-        container.setdefault(
-            "imagePullPolicy", "Always" if latest and "@" not in image else "IfNotPresent"
+        _default(
+            container,
+            "imagePullPolicy",
+            "Always" if latest and "@" not in image else "IfNotPresent",
         )
-        container.setdefault("terminationMessagePath", "/dev/termination-log")
-        container.setdefault("terminationMessagePolicy", "File")
-        container.setdefault("resources", {})
+        _default(container, "terminationMessagePath", "/dev/termination-log")
+        _default(container, "terminationMessagePolicy", "File")
+        _default(container, "resources", {})
         for port in container.get("ports") or []:
             if isinstance(port, dict):
-                port.setdefault("protocol", "TCP")
+                _default(port, "protocol", "TCP")
 
 
 def _pod_spec_causes(spec: Any, path: str) -> list[Cause]:
@@ -51,25 +76,43 @@ def _pod_spec_causes(spec: Any, path: str) -> list[Cause]:
             causes.append(Cause("FieldValueRequired", "Required value", f"{where}.name"))
         if not container.get("image"):
             causes.append(Cause("FieldValueRequired", "Required value", f"{where}.image"))
+        policy = container.get("imagePullPolicy")
+        causes += _enum(policy, ("Always", "IfNotPresent", "Never"), f"{where}.imagePullPolicy")
+        for j, port in enumerate(container.get("ports") or []):
+            if isinstance(port, dict):
+                causes += _port(port.get("containerPort"), f"{where}.ports[{j}].containerPort")
+                causes += _enum(port.get("protocol"), PROTOCOLS, f"{where}.ports[{j}].protocol")
+    causes += _enum(
+        spec.get("restartPolicy"), ("Always", "OnFailure", "Never"), f"{path}.restartPolicy"
+    )
     return causes
 
 
 def deployment(obj: JSON, old: JSON | None) -> list[Cause]:
-    spec = obj.setdefault("spec", {})
-    spec.setdefault("replicas", 1)
-    spec.setdefault("revisionHistoryLimit", 10)
-    spec.setdefault("progressDeadlineSeconds", 600)
-    strategy = spec.setdefault("strategy", {})
-    strategy.setdefault("type", "RollingUpdate")
+    spec = _default(obj, "spec", {})
+    _default(spec, "replicas", 1)
+    _default(spec, "revisionHistoryLimit", 10)
+    _default(spec, "progressDeadlineSeconds", 600)
+    strategy = _default(spec, "strategy", {})
+    _default(strategy, "type", "RollingUpdate")
     if strategy["type"] == "RollingUpdate":
-        rolling = strategy.setdefault("rollingUpdate", {})
-        rolling.setdefault("maxUnavailable", "25%")
-        rolling.setdefault("maxSurge", "25%")
-    template = spec.setdefault("template", {})
-    template.setdefault("metadata", {}).setdefault("creationTimestamp", None)
+        rolling = _default(strategy, "rollingUpdate", {})
+        _default(rolling, "maxUnavailable", "25%")
+        _default(rolling, "maxSurge", "25%")
+    template = _default(spec, "template", {})
+    _default(template, "metadata", {}).setdefault("creationTimestamp", None)
     if isinstance(template.get("spec"), dict):
         _pod_spec_defaults(template["spec"])
     causes = _pod_spec_causes(template.get("spec"), "spec.template.spec")
+    causes += _enum(strategy["type"], ("Recreate", "RollingUpdate"), "spec.strategy.type")
+    if strategy["type"] == "Recreate" and strategy.get("rollingUpdate") is not None:
+        causes.append(Cause("FieldValueForbidden", "Forbidden: may not be specified when strategy "
+                            "`type` is 'Recreate'", "spec.strategy.rollingUpdate"))  # fmt: skip
+    pod_spec = template.get("spec")
+    restart = pod_spec.get("restartPolicy") if isinstance(pod_spec, dict) else None
+    if restart not in (None, "Always"):
+        causes.append(Cause("FieldValueNotSupported", f'Unsupported value: "{restart}": supported '
+                            'values: "Always"', "spec.template.spec.restartPolicy"))  # fmt: skip
     selector = spec.get("selector")
     if not isinstance(selector, dict) or not (
         selector.get("matchLabels") or selector.get("matchExpressions")
@@ -110,21 +153,23 @@ def pod(obj: JSON, old: JSON | None) -> list[Cause]:
     spec = obj.get("spec")
     if isinstance(spec, dict):
         _pod_spec_defaults(spec)
-        spec.setdefault("enableServiceLinks", True)
+        _default(spec, "enableServiceLinks", True)
     if old is None:
         obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
     return _pod_spec_causes(spec, "spec")
 
 
 def service(obj: JSON, old: JSON | None) -> list[Cause]:
-    spec = obj.setdefault("spec", {})
-    spec.setdefault("type", "ClusterIP")
-    spec.setdefault("sessionAffinity", "None")
+    spec = _default(obj, "spec", {})
+    _default(spec, "type", "ClusterIP")
+    types = ("ClusterIP", "ExternalName", "LoadBalancer", "NodePort")
+    type_causes = _enum(spec["type"], types, "spec.type")
+    _default(spec, "sessionAffinity", "None")
     if spec["type"] != "ExternalName":
-        spec.setdefault("internalTrafficPolicy", "Cluster")
-        spec.setdefault("ipFamilyPolicy", "SingleStack")
-        spec.setdefault("ipFamilies", ["IPv4"])
-    causes = []
+        _default(spec, "internalTrafficPolicy", "Cluster")
+        _default(spec, "ipFamilyPolicy", "SingleStack")
+        _default(spec, "ipFamilies", ["IPv4"])
+    causes = type_causes
     ports = spec.get("ports") or []
     if not ports and spec["type"] != "ExternalName" and spec.get("clusterIP") != "None":
         causes.append(Cause("FieldValueRequired", "Required value", "spec.ports"))
@@ -132,8 +177,13 @@ def service(obj: JSON, old: JSON | None) -> list[Cause]:
         if not isinstance(port, dict) or not isinstance(port.get("port"), int):
             causes.append(Cause("FieldValueRequired", "Required value", f"spec.ports[{i}].port"))
             continue
-        port.setdefault("protocol", "TCP")
-        port.setdefault("targetPort", port["port"])
+        _default(port, "protocol", "TCP")
+        _default(port, "targetPort", port["port"])
+        causes += _port(port["port"], f"spec.ports[{i}].port")
+        causes += _enum(port["protocol"], PROTOCOLS, f"spec.ports[{i}].protocol")
+        target = port["targetPort"]
+        if not isinstance(target, str):
+            causes += _port(target, f"spec.ports[{i}].targetPort")
         if len(ports) > 1 and not port.get("name"):
             causes.append(Cause("FieldValueRequired", "Required value", f"spec.ports[{i}].name"))
     if old is not None:
@@ -147,16 +197,16 @@ def service(obj: JSON, old: JSON | None) -> list[Cause]:
 
 
 def namespace(obj: JSON, old: JSON | None) -> list[Cause]:
-    obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+    _default(_default(obj, "spec", {}), "finalizers", ["kubernetes"])
     name = obj["metadata"].get("name", "")
-    obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = name
+    _default(obj["metadata"], "labels", {})["kubernetes.io/metadata.name"] = name
     if old is None:
         obj["status"] = {"phase": "Active"}
     return []
 
 
 def secret(obj: JSON, old: JSON | None) -> list[Cause]:
-    obj.setdefault("type", "Opaque")
+    _default(obj, "type", "Opaque")
     data = obj.get("data") or {}
     causes = []
     for key, value in data.items():

@@ -336,6 +336,37 @@ def test_a_patch_that_mistypes_a_built_in_field_is_422_invalid(apps: client.Apps
     assert status["details"]["causes"][0]["field"] == "patch"
 
 
+def _set(doc: JSON, path: str, value: Any) -> JSON:
+    target = doc
+    keys = [int(k) if k.isdigit() else k for k in path.split(".")]
+    for key in keys[:-1]:
+        target = target[key]
+    target[keys[-1]] = value
+    return doc
+
+
+@pytest.mark.parametrize(("path", "value", "field"), [
+    pytest.param("spec.strategy", {"type": "Blue"}, "spec.strategy.type", id="strategy-type"),
+    pytest.param("spec.strategy", {"type": "Recreate", "rollingUpdate": {"maxSurge": 1}},
+                 "spec.strategy.rollingUpdate", id="recreate-with-rolling-update"),
+    pytest.param("spec.template.spec.containers.0.ports.0.containerPort", 70000,
+                 "spec.template.spec.containers[0].ports[0].containerPort", id="port-range"),
+    pytest.param("spec.template.spec.containers.0.imagePullPolicy", "Sometimes",
+                 "spec.template.spec.containers[0].imagePullPolicy", id="pull-policy"),
+    pytest.param("spec.template.spec.restartPolicy", "Never",
+                 "spec.template.spec.restartPolicy", id="restart-policy"),
+    pytest.param("spec.template.metadata.labels", {"app": "other"},
+                 "spec.template.metadata.labels", id="selector-mismatch"),
+])  # fmt: skip
+def test_invalid_deployments_are_422_with_the_field(apps: client.AppsV1Api, namespace: str,
+                                                   path: str, value: Any, field: str) -> None:  # fmt: skip
+    """Built-in validation the controller can trip over: enums, port ranges, selector match."""
+    body = _set(deployment("web"), path, value)
+    status = failure(apps.create_namespaced_deployment, namespace, body)
+    assert (status["code"], status["reason"]) == (422, "Invalid")
+    assert field in {c.get("field") for c in status["details"]["causes"]}
+
+
 def test_service_gets_a_cluster_ip_and_a_defaulted_target_port(core: client.CoreV1Api,
                                                                namespace: str) -> None:  # fmt: skip
     """Services: clusterIP allocated, ports[].targetPort defaults to port, type ClusterIP."""
