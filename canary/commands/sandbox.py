@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+import yaml
 from kubernetes import client
 
 from canary.sandbox import crds
@@ -27,7 +28,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     api.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     api.add_argument(
         "--crd",
-        action="append",
+        action="extend",
+        nargs="+",
         default=[],
         type=Path,
         metavar="FILE_OR_DIR",
@@ -78,7 +80,7 @@ def run_apiserver(args: argparse.Namespace) -> int:
     paths = [crds.shipped_istio()] if args.istio else []
     try:
         server = ApiServer(args.host, args.port, [*paths, *args.crd], history=args.history)
-    except (OSError, ApiError) as exc:
+    except (OSError, ApiError, yaml.YAMLError) as exc:
         print(f"canary sandbox apiserver: {exc}", file=sys.stderr)
         return 1
     stopped = threading.Event()

@@ -81,3 +81,14 @@ def test_kubectl_applies_and_gets_objects(started: tuple[str, Path], tmp_path: P
     assert failed.returncode != 0
     assert 'unknown field "datta"' in failed.stderr
     assert "deleted" in kubectl("delete", "-f", str(manifest))
+
+
+@pytest.mark.parametrize("content", [None, ": [", "kind: CustomResourceDefinition\nspec: {}\n"])
+def test_apiserver_exits_with_1_on_unusable_crd_files(tmp_path: Path, content: str | None) -> None:
+    path = tmp_path / "crd.yaml"
+    if content is not None:
+        path.write_text(content)
+    done = subprocess.run([sys.executable, "-m", "canary", "sandbox", "apiserver", "--crd", str(path)],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.startswith("canary sandbox apiserver: ")
