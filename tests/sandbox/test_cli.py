@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
+from canary.cli import main
 from tests.sandbox.conftest import WIDGETS
 
 
@@ -84,11 +85,11 @@ def test_kubectl_applies_and_gets_objects(started: tuple[str, Path], tmp_path: P
 
 
 @pytest.mark.parametrize("content", [None, ": [", "kind: CustomResourceDefinition\nspec: {}\n"])
-def test_apiserver_exits_with_1_on_unusable_crd_files(tmp_path: Path, content: str | None) -> None:
+def test_apiserver_exits_with_1_on_unusable_crd_files(
+    tmp_path: Path, content: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "crd.yaml"
     if content is not None:
         path.write_text(content)
-    done = subprocess.run([sys.executable, "-m", "canary", "sandbox", "apiserver", "--crd", str(path)],
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert done.returncode == 1
-    assert done.stderr.startswith("canary sandbox apiserver: ")
+    assert main(["sandbox", "apiserver", "--crd", str(path)]) == 1
+    assert capsys.readouterr().err.startswith("canary sandbox apiserver: ")
