@@ -10,6 +10,9 @@ from canary.sandbox.errors import ApiError
 from canary.sandbox.objects import JSON, Key, Result, as_version, clone, key_of
 from canary.sandbox.resources import Registry, ResourceType
 
+# Registries with `ReturnDeletedObject: true` answer a DELETE with the object, others with a Status.
+RETURNS_DELETED = frozenset({"pods", "serviceaccounts"})
+
 
 class Deletion:
     """The deleting half of the store: DELETE, and what the garbage collector and the namespace
@@ -121,8 +124,8 @@ class Deletion:
                     self._delete(dep_rt, dep, "Background")
             current = self._objects[rt.key].get(key_of(rt, stored))
             return Result(current or stored, 200)
-        self._remove(rt, obj)
-        return Result(success(rt, obj), 200)
+        final = self._remove(rt, obj)
+        return Result(final if rt.key in RETURNS_DELETED else success(rt, obj), 200)
 
     def _remove(self, rt: ResourceType, obj: JSON) -> JSON:
         """Take the object out of the store, then do what its removal implies for other objects."""
