@@ -176,7 +176,7 @@ def crd_for(kind: CrdKind) -> JSON:
                 "plural": kind.plural,
                 "singular": kind.singular,
                 "shortNames": kind.short_names,
-                "categories": ["all", "canary"],
+                "categories": ["all", "progressive-delivery"],
             },
             "versions": [version],
         },
