@@ -283,6 +283,14 @@ class Reconciler:
 
     def _notify(self, canary: Canary, severity: str, message: str) -> None:
         if self.notifier is None:
+            # No alert provider is wired yet: the notification still reaches the logs.
+            log.info(
+                "notification",
+                canary=canary.metadata.name,
+                namespace=canary.metadata.namespace,
+                severity=severity,
+                message=message,
+            )
             return
         fields = {"Target": f"Deployment/{canary.spec.target_ref.name}.{canary.metadata.namespace}"}
         try:
