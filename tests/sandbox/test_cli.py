@@ -52,7 +52,12 @@ def test_kubectl_applies_and_gets_objects(started: tuple[str, Path], tmp_path: P
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: from-kubectl}\ndata: {a: '1'}\n---\n"
         "apiVersion: sandbox.canary.dev/v1\nkind: Widget\nmetadata: {name: w}\nspec: {size: 2}\n"
     )
-    env = {"KUBECONFIG": str(kubeconfig), "PATH": "/usr/bin:/bin:/usr/local/bin"}
+    # HOME in tmp_path: kubectl keeps its discovery cache under $HOME/.kube, not in the checkout.
+    env = {
+        "KUBECONFIG": str(kubeconfig),
+        "PATH": "/usr/bin:/bin:/usr/local/bin",
+        "HOME": str(tmp_path),
+    }
 
     def kubectl(*args: str) -> str:
         done = subprocess.run(["kubectl", *args], env=env, capture_output=True, text=True,
