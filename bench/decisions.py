@@ -1,8 +1,4 @@
-"""Benchmark of rollout decisions on the simulator: Flagger-equivalent vs threshold vs sequential.
-
-Run with `python -m bench.decisions [--runs N] [--out bench/out] [--quick]`. Every policy sees the
-same seeds for a scenario, so the synthetic traffic is identical across policies.
-"""
+"""Benchmark of rollout decisions on the simulator: Flagger-equivalent, threshold and sequential."""
 
 from __future__ import annotations
 
@@ -740,7 +736,7 @@ def draw_chart(cells: Sequence[Cell], path: Path) -> None:
             # its point is not a success, so say how often that happened.
             if cell.missed:
                 axis.annotate(
-                    f"{100 * cell.missed / cell.runs:.0f}% promoted",
+                    f"{POLICY_LABELS[policy].split()[0]} {100 * cell.missed / cell.runs:.0f}% promoted",
                     (cell.ratio or 0, cell.failed_requests_median),
                     textcoords="offset points",
                     xytext=(6, 4),
@@ -817,7 +813,10 @@ def _camel(name: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.decisions", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.decisions",
+        description=f"{__doc__} Every policy sees the same seeds for a scenario: identical traffic.",
+    )
     parser.add_argument(
         "--runs",
         type=int,
