@@ -224,7 +224,8 @@ def flagger_policy(*, sequential: bool = False) -> Canary:
 
     With `sequential`, the same plus `sequential: {}`: what turning the test on by default would
     do to a Flagger-like Canary."""
-    extra: dict[str, Any] = {"sequential": {}} if sequential else {}
+    # The sequential test is on by default; Flagger has none.
+    extra: dict[str, Any] = {"sequential": {}} if sequential else {"sequential": {"enabled": False}}
     return _canary(
         FLAGGER_SEQUENTIAL if sequential else FLAGGER,
         {"stepWeight": 10, "maxWeight": 50},
@@ -248,6 +249,7 @@ def threshold_policy() -> Canary:
         {
             "interval": "30s",
             "threshold": 3,
+            "sequential": {"enabled": False},
             "metrics": [
                 {
                     "name": "request-success-rate",
@@ -440,7 +442,7 @@ def sprt_bound(bench: BenchScenario, policy: Canary) -> dict[str, float] | None:
     at the weight of its first step (or where the regression shows): the failed requests the
     canary serves, and the seconds, that an SPRT deciding at every request would need on average."""
     sequential = policy.spec.analysis.sequential
-    if bench.ratio is None or sequential is None:
+    if bench.ratio is None or not sequential.enabled:
         return None
     config = SequentialConfig(
         false_rollback_rate=sequential.false_rollback_rate,
@@ -478,7 +480,7 @@ def _cells(
     for bench in scenarios:
         for policy, canary in specs.items():
             # Each sequential policy against the bound of its own test; others against (c)'s.
-            own = canary if canary.spec.analysis.sequential is not None else reference
+            own = canary if canary.spec.analysis.sequential.enabled else reference
             bound = sprt_bound(bench, own) if own is not None else None
             cell = aggregate(runs, bench, policy, bound)
             mine = [r for r in runs if r.policy == policy and r.scenario == bench.name]

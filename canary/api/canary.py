@@ -147,7 +147,7 @@ class CanaryStrategy(Model):
         None,
         ge=1,
         le=100,
-        description="Last canary weight before promotion; default 50 with stepWeight, the last rung with stepWeights.",
+        description="Last canary weight before promotion; default 80 with stepWeight, the last rung with stepWeights.",
     )
     step_weights: list[int] | None = Field(
         None, min_length=1, description="An explicit ladder of canary weights, strictly increasing."
@@ -361,7 +361,9 @@ class SequentialTest(Model):
     min_effect: float = Field(
         2.0, gt=1, description="Ratio of the canary's error rate to the primary's worth detecting."
     )
-    min_step_duration: Duration = Field("30s", description="No step advances sooner than this.")
+    min_step_duration: Duration | None = Field(
+        None, description="No step advances sooner than this; unset, the analysis interval rules."
+    )
     max_step_duration: Duration | None = Field(
         None, description="A step never lasts longer than this; defaults to the interval."
     )
@@ -418,7 +420,10 @@ class Analysis(Model):
     )
     metrics: list[Metric] = Field(default_factory=list)
     webhooks: list[Webhook] = Field(default_factory=list)
-    sequential: SequentialTest | None = None
+    sequential: SequentialTest = Field(
+        default_factory=SequentialTest,
+        description="On by default: rolls back as soon as a regression is conclusive; `enabled: false` turns it off.",
+    )
 
     @field_validator("interval")
     @classmethod

@@ -11,14 +11,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from canary.analysis.results import CheckResult, format_number
+from canary.analysis.results import CheckResult, Verdict, format_number
 from canary.api.canary import Canary
 from canary.api.common import parse_duration
 from canary.api.loading import InvalidObject, load_canary, parse, read_documents
 from canary.api.metric_template import MetricProvider as ProviderSpec
 from canary.api.metric_template import MetricTemplate
 from canary.engine.types import TrafficSample
-from canary.metrics.analyzer import MetricAnalyzer, Templates, interval_decision
+from canary.engine.verdicts import IntervalVerdict, interval_verdict
+from canary.metrics.analyzer import MetricAnalyzer, Templates
 from canary.metrics.evaluate import QUERY_ERROR
 from canary.metrics.prometheus import Credentials, PrometheusProvider, TLSConfig
 from canary.protocols import AnalysisOutcome, MetricProvider
@@ -241,8 +242,18 @@ class Evaluation:
 
 
 def evaluation(canary: Canary, at: datetime, outcome: AnalysisOutcome) -> Evaluation:
-    decision, reason = interval_decision(canary, outcome.results)
-    return Evaluation(at, decision, reason, outcome.traffic, outcome.results)
+    verdict = interval_verdict(canary.spec, outcome.results, outcome.traffic)
+    return Evaluation(at, decision_word(verdict), verdict.reason, outcome.traffic, verdict.results)
+
+
+def decision_word(verdict: IntervalVerdict) -> str:
+    """What the engine's analysis tick does with the interval (webhook gates and the sequential
+    test, which need a live run, are not replayed)."""
+    if verdict.verdict == Verdict.PASS:
+        return "advance"
+    if verdict.verdict == Verdict.FAIL:
+        return "rollback" if verdict.critical else "fail"
+    return "hold"
 
 
 def metric_dict(result: CheckResult) -> dict[str, object]:

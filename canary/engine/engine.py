@@ -42,6 +42,7 @@ from canary.engine.types import (
     ScaleCanary,
     SetRoutes,
 )
+from canary.engine.verdicts import interval_verdict
 
 IDLE_PHASES = frozenset({Phase.INITIALIZED, Phase.SUCCEEDED, Phase.FAILED, Phase.ABORTED})
 RUN_PHASES = frozenset({Phase.PROGRESSING, Phase.PAUSED, Phase.WAITING_PROMOTION})
@@ -359,29 +360,31 @@ def _analysis_tick(tick: Tick) -> None:
 
 def _judge(tick: Tick) -> tuple[Verdict, str, bool]:
     """This interval's verdict, its reason, and whether a critical check failed."""
-    spec, obs = tick.spec, tick.obs
-    results: list[CheckResult] = list(obs.analysis or [])
     rollout_gate = _gate(tick, WebhookType.ROLLOUT)
+    interval = interval_verdict(tick.spec, tick.obs.analysis, tick.obs.traffic)
     sequential = _sequential_check(tick)
-    if sequential is not None:
-        results.append(sequential)
+    results = [*interval.results, *([sequential] if sequential is not None else [])]
+    _report_metric_errors(tick, interval.results)
     tick.status.metrics = [_metric_status(result) for result in results]
     if rollout_gate is not None and not rollout_gate.passed:
         return Verdict.FAIL, f"rollout webhook failed: {rollout_gate.message}", False
-    if spec.analysis.metrics and obs.analysis is None:
-        return Verdict.HOLD, "the analysis did not run", False
-    critical_names = {m.name for m in spec.analysis.metrics if m.critical} | {"sequential-failures"}
-    failed = [r for r in results if r.verdict == Verdict.FAIL]
-    if failed:
-        reasons = "; ".join(f"{r.name}: {r.reason}" for r in failed)
-        return Verdict.FAIL, reasons, any(r.name in critical_names for r in failed)
-    waiting = [r for r in results if r.verdict in (Verdict.HOLD, Verdict.NO_DATA)]
+    if sequential is not None and sequential.verdict == Verdict.FAIL:
+        # A conclusive regression ends the run at once, whatever the failed-check threshold.
+        reason = f"{sequential.name}: {sequential.reason}"
+        if interval.verdict == Verdict.FAIL:
+            reason = f"{interval.reason}; {reason}"
+        return Verdict.FAIL, reason, True
     # A sequential test still collecting evidence holds nothing: the step duration rules decide.
-    waiting = [r for r in waiting if r.name != "sequential-failures"]
-    if waiting:
-        return Verdict.HOLD, "; ".join(f"{r.name}: {r.reason}" for r in waiting), False
-    passed = ", ".join(r.name for r in results) or "no metrics configured"
-    return Verdict.PASS, f"checks passed ({passed})", False
+    return interval.verdict, interval.reason, interval.critical
+
+
+def _report_metric_errors(tick: Tick, results: list[CheckResult]) -> None:
+    """A Warning event when a metric's template or query starts failing (not at every interval)."""
+    before = {m.name: m.evidence.get("error") for m in tick.previous.metrics}
+    for result in results:
+        error = result.evidence.get("error")
+        if isinstance(error, str) and before.get(result.name) != error:
+            tick.event(error, f"{result.name}: {result.reason}", warning=True)
 
 
 def _sequential_check(tick: Tick) -> CheckResult | None:
@@ -444,10 +447,12 @@ def _step_long_enough(tick: Tick) -> bool:
     absence of a regression is conclusive or its maximum duration has passed (the last step's
     maximum is maxFinalStepDuration when set)."""
     sequential = tick.spec.analysis.sequential
-    if sequential is None or not sequential.enabled or tick.status.step_started_at is None:
+    if not sequential.enabled or tick.status.step_started_at is None:
         return True
     age = (tick.now - tick.status.step_started_at).total_seconds()
-    if age < parse_duration(sequential.min_step_duration):
+    if sequential.min_step_duration is not None and age < parse_duration(
+        sequential.min_step_duration
+    ):
         tick.record(
             "Pass", f"{tick.status.message}; the step lasts at least {sequential.min_step_duration}"
         )
@@ -637,7 +642,7 @@ def _seconds_until_due(tick: Tick) -> float:
 
 def _sequential_config(spec: CanarySpec) -> SequentialConfig | None:
     sequential = spec.analysis.sequential
-    if sequential is None or not sequential.enabled:
+    if not sequential.enabled:
         return None
     return SequentialConfig(
         false_rollback_rate=sequential.false_rollback_rate,

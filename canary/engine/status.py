@@ -11,6 +11,8 @@ from canary.api.common import Condition
 PROMOTED = "Promoted"
 ROLLING_OUT = "RollingOut"
 """True while a run is in progress; its reason is the phase and its message says why."""
+METRICS_AVAILABLE = "MetricsAvailable"
+"""False while a metric's template or query fails (reason MetricTemplateError/MetricQueryError)."""
 
 _ACTIVE = {
     Phase.WAITING,
@@ -33,6 +35,7 @@ def close_tick(previous: CanaryStatus, status: CanaryStatus, now: datetime, verd
     )
     active: Literal["True", "False"] = "True" if status.phase in _ACTIVE else "False"
     _set_condition(status, ROLLING_OUT, active, status.phase.value, status.message, now)
+    _set_metrics_condition(status, now)
     if verdict:
         entry = HistoryEntry(
             time=now,
@@ -43,6 +46,18 @@ def close_tick(previous: CanaryStatus, status: CanaryStatus, now: datetime, verd
             reason=status.message,
         )
         status.history = [*status.history, entry][-HISTORY_LIMIT:]
+
+
+def _set_metrics_condition(status: CanaryStatus, now: datetime) -> None:
+    if not status.metrics:
+        return
+    failing = [m for m in status.metrics if isinstance(m.evidence.get("error"), str)]
+    if failing:
+        message = "; ".join(f"{m.name}: {m.reason}" for m in failing)
+        reason = str(failing[0].evidence["error"])
+        _set_condition(status, METRICS_AVAILABLE, "False", reason, message, now)
+    else:
+        _set_condition(status, METRICS_AVAILABLE, "True", "Answered", "every metric answered", now)
 
 
 def _promoted(phase: Phase) -> Literal["True", "False", "Unknown"]:

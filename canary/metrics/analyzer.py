@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-from canary.analysis.results import CheckResult, Verdict
-from canary.analysis.thresholds import check_traffic
+from canary.analysis.results import CheckResult
 from canary.api.canary import Canary, Metric
-from canary.api.common import Condition, parse_duration
+from canary.api.common import parse_duration
 from canary.api.metric_template import MetricProvider as ProviderSpec
 from canary.api.metric_template import MetricTemplate
 from canary.engine.types import TrafficSample
@@ -120,11 +119,7 @@ class MetricAnalyzer:
 
     def analyze(self, canary: Canary, at: datetime) -> AnalysisOutcome:
         results = [self.check(canary, metric, at) for metric in canary.spec.analysis.metrics]
-        traffic = self.traffic(canary, at)
-        minimum = canary.spec.analysis.min_requests
-        if minimum > 0:
-            results.append(traffic_check(traffic, minimum))
-        return AnalysisOutcome(results=results, traffic=traffic)
+        return AnalysisOutcome(results=results, traffic=self.traffic(canary, at))
 
     def check(self, canary: Canary, metric: Metric, at: datetime) -> CheckResult:
         """One metric's result; template and query errors become HOLD results with the reason."""
@@ -228,95 +223,6 @@ def renderer(
         return promql.render(template, variables)
 
     return render
-
-
-@dataclass(frozen=True)
-class Problem:
-    """A metric that could not be evaluated: `reason` is MetricTemplateError or MetricQueryError."""
-
-    metric: str
-    reason: str
-    message: str
-
-
-def problems(outcome: AnalysisOutcome) -> list[Problem]:
-    """The template and query errors of an outcome, for a status condition and Warning events."""
-    found = []
-    for result in outcome.results:
-        reason = result.evidence.get("error")
-        if isinstance(reason, str):
-            message = str(result.evidence.get("message", result.reason))
-            found.append(Problem(result.name, reason, message))
-    return found
-
-
-METRICS_CONDITION = "MetricsAvailable"
-
-
-def metrics_condition(outcome: AnalysisOutcome, now: datetime) -> Condition:
-    """`MetricsAvailable`: True when every metric could be queried; else False with the first
-    problem's reason (MetricTemplateError wins over MetricQueryError) and every message."""
-    found = problems(outcome)
-    if not found:
-        return Condition(
-            type=METRICS_CONDITION,
-            status="True",
-            reason="MetricsAvailable",
-            message="every metric was queried",
-            last_transition_time=now,
-        )
-    found.sort(key=lambda p: p.reason != TEMPLATE_ERROR)
-    return Condition(
-        type=METRICS_CONDITION,
-        status="False",
-        reason=found[0].reason,
-        message="; ".join(f"{p.metric}: {p.message}" for p in found),
-        last_transition_time=now,
-    )
-
-
-TRAFFIC_CHECK = "request-volume"
-"""Name of the low-traffic check added when `analysis.minRequests` is set."""
-
-
-def traffic_check(traffic: TrafficSample | None, minimum: int) -> CheckResult:
-    """Fewer canary requests than `minRequests` holds the step (thresholds.check_traffic)."""
-    if traffic is None:
-        return CheckResult(
-            TRAFFIC_CHECK,
-            Verdict.HOLD,
-            None,
-            None,
-            f"requests >= {minimum}",
-            "the traffic sample could not be queried; holding the rollout",
-            {"error": QUERY_ERROR},
-        )
-    return check_traffic(
-        TRAFFIC_CHECK,
-        traffic.canary_requests,
-        minimum,
-        primary_requests=traffic.primary_requests,
-    )
-
-
-Decision = Literal["advance", "hold", "fail", "rollback"]
-
-
-def interval_decision(canary: Canary, results: Sequence[CheckResult]) -> tuple[Decision, str]:
-    """What the engine does with one interval's results (as its analysis tick does): a critical
-    failure rolls back, any failure counts a failed check, any HOLD or NO_DATA holds, else advance.
-    Webhook gates and the sequential test are not included."""
-    critical = {m.name for m in canary.spec.analysis.metrics if m.critical}
-    failed = [r for r in results if r.verdict is Verdict.FAIL]
-    if failed:
-        reasons = "; ".join(f"{r.name}: {r.reason}" for r in failed)
-        if any(r.name in critical for r in failed):
-            return "rollback", f"critical check failed: {reasons}"
-        return "fail", f"counts a failed check: {reasons}"
-    waiting = [r for r in results if r.verdict in (Verdict.HOLD, Verdict.NO_DATA)]
-    if waiting:
-        return "hold", "; ".join(f"{r.name}: {r.reason}" for r in waiting)
-    return "advance", f"checks passed ({', '.join(r.name for r in results) or 'no metrics'})"
 
 
 def count(value: float | None) -> int:

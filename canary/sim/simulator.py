@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from canary.analysis.results import CheckResult
-from canary.analysis.thresholds import check_traffic
 from canary.api.canary import Canary, Metric, Phase, WebhookType
 from canary.api.common import parse_duration
 from canary.engine.engine import decide, needs
@@ -173,13 +172,7 @@ def _initialized(canary: Canary) -> Canary:
 def _analyze(
     canary: Canary, traffic: Traffic, now: int, rng: np.random.Generator
 ) -> list[CheckResult]:
-    analysis = canary.spec.analysis
-    results = [evaluate(m, _measure(m, traffic, now, rng)) for m in analysis.metrics]
-    if analysis.min_requests:
-        window = int(analysis.interval_seconds)
-        requests = sum(traffic.canary.requests[max(0, now - window) : now])
-        results.append(check_traffic("traffic", requests, analysis.min_requests))
-    return results
+    return [evaluate(m, _measure(m, traffic, now, rng)) for m in canary.spec.analysis.metrics]
 
 
 def _measure(metric: Metric, traffic: Traffic, now: int, rng: np.random.Generator) -> Readings:

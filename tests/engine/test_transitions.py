@@ -295,7 +295,12 @@ def test_mirror_phase_copies_traffic_before_any_user_moves_then_clears_it() -> N
     first = decide(canary, observe(canary, analysis=None))
     assert (first.status.canary_weight, first.status.mirror_weight) == (0, 100)
     after = make_canary(
-        {**first.status.to_wire(), "lastAnalysisAt": (NOW - timedelta(minutes=1)).isoformat()},
+        # One interval later: the mirror step has lasted as long as the sequential test asks.
+        {
+            **first.status.to_wire(),
+            "lastAnalysisAt": (NOW - timedelta(minutes=1)).isoformat(),
+            "stepStartedAt": (NOW - timedelta(minutes=1)).isoformat(),
+        },
         strategy=mirror,
     )
     second = decide(after, observe(after))

@@ -8,10 +8,13 @@ from datetime import UTC, datetime
 import pytest
 
 from canary.analysis.results import Verdict
+from canary.api.canary import Canary, CanaryStatus, Phase
 from canary.api.metric_template import MetricProvider as ProviderSpec
-from canary.metrics.analyzer import MetricAnalyzer, Templates, metrics_condition, problems
+from canary.engine.engine import decide
+from canary.engine.types import Observations, Readiness
+from canary.metrics.analyzer import MetricAnalyzer, Templates
 from canary.metrics.evaluate import QUERY_ERROR, TEMPLATE_ERROR
-from canary.protocols import MetricProvider, MetricProviderError, Sample
+from canary.protocols import AnalysisOutcome, MetricProvider, MetricProviderError, Sample
 
 from .canaries import canary, template
 
@@ -181,30 +184,53 @@ def test_a_query_error_holds_whatever_the_no_data_policy() -> None:
     assert result.reason.startswith("query failed: Prometheus at http://x did not answer within 5s")
 
 
+def decided(subject: Canary, outcome: AnalysisOutcome) -> CanaryStatus:
+    """The status the engine writes after an analysis tick with these results."""
+    running = subject.model_copy(
+        update={
+            "status": subject.status.model_copy(
+                update={
+                    "phase": Phase.PROGRESSING,
+                    "step": 1,
+                    "canary_weight": 20,
+                    "last_applied_spec": "new",
+                    "last_promoted_spec": "old",
+                }
+            )
+        }
+    )
+    obs = Observations(
+        now=AT,
+        revision="new",
+        primary=Readiness(True),
+        canary=Readiness(True),
+        analysis=outcome.results,
+        traffic=outcome.traffic,
+    )
+    return decide(running, obs).status
+
+
 def test_template_and_query_errors_become_a_false_condition_naming_each_metric() -> None:
-    analyzer = MetricAnalyzer(Scripted(fail=True))
-    outcome = analyzer.analyze(
-        canary(
-            {"name": "request-duration", "thresholdRange": {"max": 500}},
-            {"name": "custom", "templateRef": {"name": "missing"}, "thresholdRange": {"max": 1}},
-        ),
-        AT,
+    subject = canary(
+        {"name": "request-duration", "thresholdRange": {"max": 500}},
+        {"name": "custom", "templateRef": {"name": "missing"}, "thresholdRange": {"max": 1}},
     )
-    condition = metrics_condition(outcome, AT)
-    assert (condition.type, condition.status, condition.reason) == (
-        "MetricsAvailable",
-        "False",
-        TEMPLATE_ERROR,
-    )
-    assert [(p.metric, p.reason) for p in problems(outcome)] == [
+    outcome = MetricAnalyzer(Scripted(fail=True)).analyze(subject, AT)
+    assert [(r.name, r.evidence["error"]) for r in outcome.results] == [
         ("request-duration", QUERY_ERROR),
         ("custom", TEMPLATE_ERROR),
     ]
+    condition = next(
+        c for c in decided(subject, outcome).conditions if c.type == "MetricsAvailable"
+    )
+    assert (condition.status, condition.reason) == ("False", QUERY_ERROR)
     assert "custom: MetricTemplate test/missing not found" in condition.message
 
 
 def test_a_clean_outcome_is_a_true_condition() -> None:
-    outcome = MetricAnalyzer(Scripted({"histogram_quantile": 100.0})).analyze(
-        canary({"name": "request-duration", "thresholdRange": {"max": 500}}), AT
+    subject = canary({"name": "request-duration", "thresholdRange": {"max": 500}})
+    outcome = MetricAnalyzer(Scripted({"histogram_quantile": 100.0})).analyze(subject, AT)
+    condition = next(
+        c for c in decided(subject, outcome).conditions if c.type == "MetricsAvailable"
     )
-    assert metrics_condition(outcome, AT).status == "True"
+    assert condition.status == "True"

@@ -8,6 +8,7 @@ import pytest
 
 from canary.analysis.results import Verdict
 from canary.engine.types import TrafficSample
+from canary.engine.verdicts import interval_verdict
 from canary.metrics.analyzer import MetricAnalyzer, Templates
 from canary.metrics.evaluate import QUERY_ERROR
 from canary.metrics.prometheus import PrometheusProvider
@@ -174,11 +175,12 @@ def test_an_unreachable_prometheus_holds_every_metric_and_gives_no_traffic() -> 
         pytest.param(7000, Verdict.HOLD, id="6000-is-low-traffic"),
     ],
 )
-def test_min_requests_adds_a_request_volume_check_that_holds_on_low_traffic(
+def test_the_measured_traffic_holds_the_step_when_below_min_requests(
     analyzer: MetricAnalyzer, min_requests: int, verdict: Verdict
 ) -> None:
     spec = canary(
         {"name": "request-success-rate", "thresholdRange": {"min": 1}}, minRequests=min_requests
     )
-    volume = analyzer.analyze(spec, BEFORE).results[-1]
+    outcome = analyzer.analyze(spec, BEFORE)
+    volume = interval_verdict(spec.spec, outcome.results, outcome.traffic).results[-1]
     assert (volume.name, volume.verdict, volume.value) == ("request-volume", verdict, 6000)
