@@ -57,16 +57,17 @@ def needs(canary: Canary, revision: str, now: datetime) -> Needs:
     hooks = {hook.type for hook in spec.analysis.webhooks}
     gates: set[WebhookType] = set()
     phase = status.phase
-    if (
-        phase in IDLE_PHASES | {Phase.WAITING}
-        and _is_new_revision(status, revision)
-        and not spec.suspend
-    ):
-        gates.add(WebhookType.CONFIRM_ROLLOUT)
-    if phase in RUN_PHASES:
+    due = _analysis_due(canary, now)
+    # Gates are asked at most once per interval: reconciles also follow Deployment changes, and a
+    # webhook must not be called at every one of them.
+    waiting_and_due = phase != Phase.WAITING or due
+    if phase in IDLE_PHASES | {Phase.WAITING} and _is_new_revision(status, revision):
+        if waiting_and_due and not spec.suspend:
+            gates.add(WebhookType.CONFIRM_ROLLOUT)
+    if phase in ANALYSIS_PHASES and due:
         gates.add(WebhookType.ROLLBACK)
     analysis = False
-    if phase in ANALYSIS_PHASES and not spec.skip_analysis and _analysis_due(canary, now):
+    if phase in ANALYSIS_PHASES and not spec.skip_analysis and due:
         if _is_first_tick(status):
             gates.add(WebhookType.PRE_ROLLOUT)
         else:
@@ -171,16 +172,18 @@ def _on_deletion(tick: Tick) -> None:
         tick.actions.append(Revert("the Canary is being deleted and revertOnDeletion is set"))
         tick.enter(Phase.TERMINATED, "restored the target and the objects taken over")
         tick.record("Terminated", tick.status.message)
+        tick.event(
+            "Terminated", "Canary deleted: the target and the objects taken over are restored"
+        )
     tick.requeue = tick.interval
 
 
 def _initialize(tick: Tick) -> None:
     tick.actions.append(Initialize("create the primary, the Services and the routing"))
     if not tick.obs.primary.ready:
-        tick.enter(
-            Phase.INITIALIZING, f"waiting for the primary to be ready: {tick.obs.primary.reason}"
-        )
+        _primary_not_ready_yet(tick)
         return
+    tick.status.not_ready_since = None
     tick.actions.append(ScaleCanary(up=False, reason="the primary serves all traffic"))
     tick.status.last_applied_spec = tick.obs.revision
     tick.status.last_promoted_spec = tick.obs.revision
@@ -190,6 +193,23 @@ def _initialize(tick: Tick) -> None:
     tick.event("Synced", "Initialization done")
     tick.notify("info", "New Deployment detected, initialization completed.")
     tick.requeue = tick.interval
+
+
+def _primary_not_ready_yet(tick: Tick) -> None:
+    """Initializing waits for the primary; past the deadline it says so, once, loudly."""
+    since = tick.status.not_ready_since or tick.now
+    tick.status.not_ready_since = since
+    waited = (tick.now - since).total_seconds()
+    deadline = tick.spec.progress_deadline_seconds
+    reason = tick.obs.primary.reason
+    if waited >= deadline or tick.obs.primary.deadline_exceeded:
+        message = f"the primary is not ready after {waited:.0f}s: {reason}"
+        if not tick.previous.message.startswith("the primary is not ready after"):
+            tick.event("PrimaryNotReady", message, warning=True)
+            tick.notify("error", f"Initialization stalled: {message}")
+        tick.enter(Phase.INITIALIZING, message)
+        return
+    tick.enter(Phase.INITIALIZING, f"waiting for the primary to be ready: {reason}")
 
 
 def _idle(tick: Tick) -> None:
@@ -208,14 +228,22 @@ def _idle(tick: Tick) -> None:
         if status.phase == Phase.WAITING:
             tick.enter(Phase.SUCCEEDED, "the revision waiting for approval was withdrawn")
         return
-    gate = _gate(tick, WebhookType.CONFIRM_ROLLOUT)
+    # An operator's retry is itself the approval; a new revision waits for confirm-rollout.
+    gate = None if retry else _gate(tick, WebhookType.CONFIRM_ROLLOUT)
     if gate is not None and not gate.passed:
-        if status.phase != Phase.WAITING:
-            tick.notify("warn", f"Waiting for approval to start the rollout: {gate.message}")
-        tick.enter(Phase.WAITING, f"waiting for confirm-rollout approval: {gate.message}")
-        tick.requeue = min(tick.interval, POLL_SECONDS)
+        _wait_for_approval(tick, gate.message)
         return
     _start_run(tick, "retry requested" if retry else "new revision detected")
+
+
+def _wait_for_approval(tick: Tick, answer: str) -> None:
+    """Waiting: the confirm-rollout webhooks are asked again one interval after they answered."""
+    if tick.status.phase != Phase.WAITING:
+        tick.notify("warn", f"Waiting for approval to start the rollout: {answer}")
+    if WebhookType.CONFIRM_ROLLOUT in tick.obs.gates:
+        tick.status.last_analysis_at = tick.now
+        tick.enter(Phase.WAITING, f"waiting for confirm-rollout approval: {answer}")
+    tick.requeue = _seconds_until_due(tick) or tick.interval
 
 
 def _start_run(tick: Tick, reason: str) -> None:

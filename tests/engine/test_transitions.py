@@ -17,6 +17,7 @@ from canary.engine.types import (
     ManualRequest,
     PromotePrimary,
     Readiness,
+    RecordEvent,
     RequestKind,
     Revert,
     Routes,
@@ -359,7 +360,8 @@ def test_needs_asks_for_analysis_and_gates_only_when_due() -> None:
     assert needs(due, NEW, NOW).gates == {WebhookType.ROLLOUT, WebhookType.ROLLBACK}
     early = make_canary(running(step=1, lastAnalysisAt=NOW.isoformat()), **spec)
     assert not needs(early, NEW, NOW).analysis
-    assert needs(early, NEW, NOW).gates == {WebhookType.ROLLBACK}
+    # Gates are asked once per interval, not at every reconcile a Deployment change causes.
+    assert needs(early, NEW, NOW).gates == set()
 
 
 def test_conditions_say_promoted_and_whether_a_rollout_is_in_progress() -> None:
@@ -380,3 +382,32 @@ def test_history_is_bounded() -> None:
     status = decide(canary, observe(canary)).status
     assert len(status.history) == 50
     assert status.history[-1].canary_weight == 40
+
+
+def test_a_primary_that_never_becomes_ready_is_reported_once_after_the_deadline() -> None:
+    since = (NOW - timedelta(minutes=6)).isoformat()
+    canary = make_canary({"phase": "Initializing", "notReadySince": since})
+    first = decide(canary, observe(canary, primary=Readiness(False, "0/2 available")))
+    assert first.status.phase == Phase.INITIALIZING
+    assert "not ready after" in first.status.message
+    assert [a.reason for a in first.actions if isinstance(a, RecordEvent)] == ["PrimaryNotReady"]
+    again = make_canary(first.status.to_wire())
+    second = decide(again, observe(again, primary=Readiness(False, "0/2 available")))
+    assert not [a for a in second.actions if isinstance(a, RecordEvent)]
+
+
+def test_waiting_asks_confirm_rollout_again_only_after_an_interval() -> None:
+    canary = make_canary(idle("Initialized"), analysis=CONFIRM)
+    closed = {WebhookType.CONFIRM_ROLLOUT: GateResult(False, "403 Forbidden")}
+    waiting = decide(canary, observe(canary, gates=closed)).status
+    assert waiting.phase == Phase.WAITING
+    after = make_canary(waiting.to_wire(), analysis=CONFIRM)
+    assert needs(after, NEW, NOW + timedelta(seconds=10)).gates == set()
+    assert needs(after, NEW, NOW + timedelta(minutes=1)).gates == {WebhookType.CONFIRM_ROLLOUT}
+
+
+def test_a_retry_is_its_own_approval() -> None:
+    failed = {"phase": "Failed", "lastAppliedSpec": NEW, "lastPromotedSpec": OLD}
+    canary = make_canary(failed, analysis=CONFIRM)
+    decision = decide(canary, observe(canary, request=request(RequestKind.RETRY)))
+    assert decision.status.phase == Phase.PROGRESSING
