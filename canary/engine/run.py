@@ -1,0 +1,224 @@
+"""Inside a run: readiness, manual requests, analysis ticks, failed checks and weight steps."""
+
+from __future__ import annotations
+
+from canary.analysis.results import Verdict
+from canary.api.canary import Phase, WebhookType
+from canary.api.common import parse_duration
+from canary.engine.endings import promote, rollback
+from canary.engine.judging import judge
+from canary.engine.lifecycle import start_run
+from canary.engine.strategies import next_step
+from canary.engine.tick import (
+    Tick,
+    analysis_due,
+    gate_answer,
+    is_first_tick,
+    seconds_until_due,
+    sequential_config,
+)
+from canary.engine.types import ALL_PRIMARY, ManualRequest, RequestKind, ScaleCanary
+
+
+def run(tick: Tick) -> None:
+    status, obs, spec = tick.status, tick.obs, tick.spec
+    if obs.revision != status.last_applied_spec:
+        on_revision_change(tick)
+        return
+    request = tick.take_request()
+    if request is not None and request.kind == RequestKind.ABORT:
+        rollback(tick, Phase.ABORTED, "aborted by request")
+        return
+    rollback_gate = obs.gates.get(WebhookType.ROLLBACK)
+    if rollback_gate is not None and rollback_gate.passed:
+        rollback(
+            tick, Phase.FAILED, f"rollback requested by webhook {rollback_gate.message}".strip()
+        )
+        return
+    if not canary_ready(tick):
+        return
+    if request is not None and on_run_request(tick, request):
+        return
+    if status.phase == Phase.PAUSED:
+        tick.status.message = "paused by request; resume to continue"
+        tick.requeue = tick.interval
+        return
+    if spec.skip_analysis:
+        promote(tick, "skipAnalysis is set")
+        return
+    if status.failed_checks >= spec.analysis.threshold:
+        rollback(tick, Phase.FAILED, f"failed checks threshold reached {status.failed_checks}")
+        return
+    if not analysis_due(tick.canary, tick.now):
+        tick.requeue = seconds_until_due(tick)
+        return
+    status.last_analysis_at = tick.now
+    tick.requeue = tick.interval
+    if is_first_tick(status):
+        first_tick(tick)
+    else:
+        analysis_tick(tick)
+
+
+def on_revision_change(tick: Tick) -> None:
+    if tick.obs.revision == tick.status.last_promoted_spec:
+        tick.set_routes(ALL_PRIMARY, "the target went back to the promoted revision")
+        tick.actions.append(ScaleCanary(up=False, reason="the run was cancelled"))
+        tick.status.last_applied_spec = tick.obs.revision
+        tick.enter(Phase.SUCCEEDED, "the target went back to the promoted revision: run cancelled")
+        tick.record("Cancelled", tick.status.message)
+        tick.event("Cancelled", tick.status.message)
+        return
+    start_run(tick, "new revision during the rollout, restarting from weight 0")
+
+
+def on_run_request(tick: Tick, request: ManualRequest) -> bool:
+    """Acts on pause, resume and promote; True when the tick is done."""
+    if request.kind == RequestKind.PAUSE:
+        tick.enter(Phase.PAUSED, "paused by request")
+        tick.record("Paused", tick.status.message)
+        tick.event("Paused", "Rollout paused by request")
+        return True
+    if request.kind == RequestKind.RESUME and tick.status.phase == Phase.PAUSED:
+        tick.enter(Phase.PROGRESSING, "resumed by request")
+        tick.event("Resumed", "Rollout resumed by request")
+        return False
+    if request.kind == RequestKind.PROMOTE_FULL:
+        promote(tick, "full promotion requested")
+        return True
+    if request.kind == RequestKind.PROMOTE:
+        tick.status.phase = Phase.PROGRESSING
+        advance(tick, "promotion of one step requested", gated=False)
+        return True
+    return False
+
+
+def canary_ready(tick: Tick) -> bool:
+    """False (and the tick decided) while the canary is not ready."""
+    status, readiness = tick.status, tick.obs.canary
+    if readiness.ready:
+        status.not_ready_since = None
+        return True
+    since = status.not_ready_since or tick.now
+    status.not_ready_since = since
+    waited = (tick.now - since).total_seconds()
+    if readiness.deadline_exceeded or waited >= tick.spec.progress_deadline_seconds:
+        rollback(
+            tick, Phase.FAILED, f"progress deadline exceeded: canary not ready ({readiness.reason})"
+        )
+        return False
+    tick.status.message = f"waiting for the canary to be ready: {readiness.reason}"
+    return False
+
+
+def first_tick(tick: Tick) -> None:
+    """The canary has no traffic yet: only the pre-rollout hooks are judged, then the first step."""
+    gate = gate_answer(tick, WebhookType.PRE_ROLLOUT)
+    if gate is not None and not gate.passed:
+        count_check(tick, passed=False, reason=f"pre-rollout webhook failed: {gate.message}")
+        return
+    tick.event("Started", "Starting canary analysis")
+    advance(tick, "pre-rollout checks passed")
+
+
+def analysis_tick(tick: Tick) -> None:
+    verdict, reason, critical = judge(tick)
+    if critical:
+        rollback(tick, Phase.FAILED, f"critical check failed: {reason}")
+        return
+    if verdict == Verdict.FAIL:
+        count_check(tick, passed=False, reason=reason)
+        return
+    if verdict != Verdict.PASS:
+        tick.record(str(verdict), f"holding: {reason}")
+        return
+    count_check(tick, passed=True, reason=reason)
+    if not step_long_enough(tick):
+        return
+    advance(tick, reason)
+
+
+def count_check(tick: Tick, *, passed: bool, reason: str) -> None:
+    status, analysis = tick.status, tick.spec.analysis
+    if analysis.failure_window is not None:
+        status.check_results = [*status.check_results, passed][-analysis.failure_window :]
+        status.failed_checks = status.check_results.count(False)
+    elif not passed:
+        status.failed_checks += 1
+    if passed:
+        tick.record("Pass", reason)
+        return
+    tick.record("Fail", f"check failed: {reason}")
+    tick.event(
+        "CheckFailed",
+        f"Check failed ({status.failed_checks}/{analysis.threshold}): {reason}",
+        warning=True,
+    )
+    if status.failed_checks >= analysis.threshold:
+        rollback(
+            tick, Phase.FAILED, f"failed checks threshold reached {status.failed_checks}: {reason}"
+        )
+
+
+def advance(tick: Tick, reason: str, *, gated: bool = True) -> None:
+    status, spec = tick.status, tick.spec
+    step = next_step(spec, status)
+    if step.routes is None:
+        gate = gate_answer(tick, WebhookType.CONFIRM_PROMOTION) if gated else None
+        if gate is not None and not gate.passed:
+            if status.phase != Phase.WAITING_PROMOTION:
+                tick.notify("warn", f"Waiting for approval to promote: {gate.message}")
+            tick.enter(
+                Phase.WAITING_PROMOTION, f"waiting for confirm-promotion approval: {gate.message}"
+            )
+            return
+        promote(tick, f"{step.description}: {reason}")
+        return
+    increase = step.routes.canary > status.canary_weight
+    gate = gate_answer(tick, WebhookType.CONFIRM_TRAFFIC_INCREASE) if gated and increase else None
+    if gate is not None and not gate.passed:
+        tick.record("Pass", f"waiting for confirm-traffic-increase approval: {gate.message}")
+        return
+    tick.set_routes(step.routes, step.description)
+    status.step = step.step
+    status.iterations = step.iterations
+    status.step_started_at = tick.now
+    tick.enter(Phase.PROGRESSING, f"{step.description}: {reason}")
+    tick.record("Pass", tick.status.message)
+    tick.event("Advanced", f"{step.description[0].upper()}{step.description[1:]}")
+
+
+def step_long_enough(tick: Tick) -> bool:
+    """With the sequential test, a step lasts at least its minimum and ends early only when the
+    absence of a regression is conclusive or its maximum duration has passed (the last step's
+    maximum is maxFinalStepDuration when set)."""
+    sequential = tick.spec.analysis.sequential
+    if not sequential.enabled or tick.status.step_started_at is None:
+        return True
+    age = (tick.now - tick.status.step_started_at).total_seconds()
+    if sequential.min_step_duration is not None and age < parse_duration(
+        sequential.min_step_duration
+    ):
+        tick.record(
+            "Pass", f"{tick.status.message}; the step lasts at least {sequential.min_step_duration}"
+        )
+        return False
+    maximum = parse_duration(sequential.max_step_duration or tick.spec.analysis.interval)
+    if (
+        sequential.max_final_step_duration is not None
+        and next_step(tick.spec, tick.status).routes is None
+    ):
+        # Steps may advance on time alone since the test keeps running; promotion is final, so
+        # the last step may wait longer for a conclusive answer.
+        maximum = parse_duration(sequential.max_final_step_duration)
+    state = tick.status.sequential
+    config = sequential_config(tick.spec)
+    conclusive = (
+        state is not None
+        and config is not None
+        and state.log_likelihood_ratio <= config.lower_bound
+    )
+    if conclusive or age >= maximum:
+        return True
+    tick.record("Pass", f"{tick.status.message}; waiting for the sequential test or {maximum:.0f}s")
+    return False

@@ -1,0 +1,129 @@
+"""The decision being built in one call of the engine, and the small rules every phase uses."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from canary.analysis.sequential import SequentialConfig
+from canary.api.canary import Canary, CanarySpec, CanaryStatus, Phase, WebhookType
+from canary.engine.status import close_tick
+from canary.engine.types import (
+    Action,
+    Decision,
+    GateResult,
+    ManualRequest,
+    Notify,
+    Observations,
+    RecordEvent,
+    Routes,
+    SetRoutes,
+)
+
+POLL_SECONDS = 5.0
+"""How often to look again while waiting for a Deployment or a gate (capped by the interval)."""
+
+
+class Tick:
+    """The decision being built: a copy of the status, the actions, and when to look again."""
+
+    def __init__(self, canary: Canary, obs: Observations) -> None:
+        self.canary = canary
+        self.spec: CanarySpec = canary.spec
+        self.obs = obs
+        self.previous = canary.status
+        self.status: CanaryStatus = canary.status.model_copy(deep=True)
+        self.actions: list[Action] = []
+        self.interval = self.spec.analysis.interval_seconds
+        self.requeue = min(self.interval, POLL_SECONDS)
+        self.verdict = ""
+
+    @property
+    def now(self) -> datetime:
+        return self.obs.now
+
+    @property
+    def routes(self) -> Routes:
+        """The live weights, or what status last recorded when the router cannot tell."""
+        if self.obs.routes is not None:
+            return self.obs.routes
+        return Routes(
+            primary=100 - self.status.canary_weight,
+            canary=self.status.canary_weight,
+            mirror=self.status.mirror_weight,
+        )
+
+    def take_request(self) -> ManualRequest | None:
+        """The operator's request, once: a request already acted on is ignored."""
+        request = self.obs.request
+        if request is None or request.id == self.status.handled_request:
+            return None
+        self.status.handled_request = request.id
+        return request
+
+    def enter(self, phase: Phase, message: str) -> None:
+        if self.status.phase != phase:
+            self.status.phase = phase
+            self.status.phase_started_at = self.now
+        self.status.message = message
+
+    def set_routes(self, routes: Routes, reason: str) -> None:
+        self.actions.append(SetRoutes(routes, reason))
+        self.status.canary_weight = routes.canary
+        self.status.mirror_weight = routes.mirror
+
+    def event(self, reason: str, message: str, *, warning: bool = False) -> None:
+        self.actions.append(RecordEvent("Warning" if warning else "Normal", reason, message))
+
+    def notify(self, severity: str, message: str) -> None:
+        assert severity in ("info", "warn", "error")
+        self.actions.append(Notify(severity, message))  # type: ignore[arg-type]
+
+    def record(self, verdict: str, reason: str) -> None:
+        """Remember this tick's verdict for the history entry written at the end."""
+        self.verdict = verdict
+        self.status.message = reason
+
+    def decision(self) -> Decision:
+        close_tick(self.previous, self.status, self.now, self.verdict)
+        return Decision(status=self.status, actions=self.actions, requeue_after=self.requeue)
+
+
+def gate_answer(tick: Tick, hook_type: WebhookType) -> GateResult | None:
+    """The answer of a configured gate; a gate that has not answered counts as closed."""
+    if not any(hook.type == hook_type for hook in tick.spec.analysis.webhooks):
+        return None
+    answer = tick.obs.gates.get(hook_type)
+    if answer is None:
+        return GateResult(passed=False, message=f"{hook_type} webhooks have not answered")
+    return answer
+
+
+def is_new_revision(status: CanaryStatus, revision: str) -> bool:
+    return revision not in (status.last_applied_spec, status.last_promoted_spec)
+
+
+def is_first_tick(status: CanaryStatus) -> bool:
+    return status.step == 0 and status.iterations == 0
+
+
+def analysis_due(canary: Canary, now: datetime) -> bool:
+    last = canary.status.last_analysis_at
+    return last is None or (now - last).total_seconds() >= canary.spec.analysis.interval_seconds
+
+
+def seconds_until_due(tick: Tick) -> float:
+    last = tick.status.last_analysis_at
+    if last is None:
+        return 0.0
+    return max(0.0, tick.interval - (tick.now - last).total_seconds())
+
+
+def sequential_config(spec: CanarySpec) -> SequentialConfig | None:
+    sequential = spec.analysis.sequential
+    if not sequential.enabled:
+        return None
+    return SequentialConfig(
+        false_rollback_rate=sequential.false_rollback_rate,
+        false_promotion_rate=sequential.false_promotion_rate,
+        min_effect=sequential.min_effect,
+    )
