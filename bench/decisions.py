@@ -277,7 +277,7 @@ SEQUENTIAL_SETTINGS: dict[str, Any] = {
     "maxStepDuration": "30s",
     "maxFinalStepDuration": "10m",
 }
-"""Policy (c)'s sequential test, chosen with this benchmark (see docs/readme/bench-decisions.md)."""
+"""Policy (c)'s sequential test, chosen with this benchmark (see the README)."""
 
 
 def sequential_policy(
@@ -669,7 +669,7 @@ def _seconds(value: float | None) -> str:
 
 
 def markdown(cells: Sequence[Cell], summary: dict[str, Any], goals: dict[str, Any]) -> str:
-    """The same tables in Markdown, for docs/readme/bench-decisions.md."""
+    """The same tables in Markdown, for the README."""
     lines = [
         "| scenario | policy | promoted | rolled back | undecided | time p50 | time p95 "
         "| failed p50 | failed p95 | failed mean | canary requests p50 | SPRT bound (failed) |",

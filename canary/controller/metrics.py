@@ -1,4 +1,4 @@
-"""The controller's own Prometheus metrics (names documented in docs/readme/controller.md)."""
+"""The controller's own Prometheus metrics (names documented in the README)."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from canary.api.canary import Canary
 from canary.api.common import format_duration, parse_duration
 
 # The queries are spelled out in full (not assembled) so that they read exactly as documented in
-# docs/readme/metrics.md. `reporter="destination"` counts each request once, at the server's
+# the README (Metrics). `reporter="destination"` counts each request once, at the server's
 # sidecar, which also sees mirrored requests; the namespace keeps same-named workloads apart.
 SUCCESS_RATE = (
     "(sum(rate(istio_requests_total{"
