@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -245,6 +246,83 @@ def event(obj: JSON, old: JSON | None) -> list[Cause]:
     return []
 
 
+def _scaling_rules(rules: Any, defaults: JSON) -> JSON:
+    """autoscaling/v2 `GenerateHPAScale{Up,Down}Rules`: missing fields of a rule take the defaults."""
+    out = dict(rules) if isinstance(rules, dict) else {}
+    for key, value in defaults.items():
+        _default(out, key, value)
+    return out
+
+
+_SCALE_UP = {"stabilizationWindowSeconds": 0, "selectPolicy": "Max", "policies": [
+    {"type": "Pods", "value": 4, "periodSeconds": 15},
+    {"type": "Percent", "value": 100, "periodSeconds": 15}]}  # fmt: skip
+_SCALE_DOWN = {"stabilizationWindowSeconds": 300, "selectPolicy": "Max",
+               "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}]}  # fmt: skip
+_CPU_80 = {"type": "Resource", "resource": {"name": "cpu", "target": {
+    "type": "Utilization", "averageUtilization": 80}}}  # fmt: skip
+METRIC_TYPES = ("ContainerResource", "External", "Object", "Pods", "Resource")
+
+
+def _quantity(value: Any) -> Any:
+    """A JSON number as the canonical Quantity string the server answers with (100, 500m)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{round(value * 1000)}m"
+
+
+def _metric_quantities(metric: JSON) -> None:
+    for source in metric.values():
+        target = source.get("target") if isinstance(source, dict) else None
+        if isinstance(target, dict):
+            for key in ("averageValue", "value"):
+                if key in target:
+                    target[key] = _quantity(target[key])
+
+
+def _hpa_defaults(spec: JSON) -> None:
+    _default(spec, "minReplicas", 1)
+    if not spec.get("metrics"):
+        spec["metrics"] = [copy.deepcopy(_CPU_80)]
+    behavior = spec.get("behavior")
+    if isinstance(behavior, dict):
+        behavior["scaleUp"] = _scaling_rules(behavior.get("scaleUp"), copy.deepcopy(_SCALE_UP))
+        behavior["scaleDown"] = _scaling_rules(
+            behavior.get("scaleDown"), copy.deepcopy(_SCALE_DOWN)
+        )
+
+
+def horizontal_pod_autoscaler(obj: JSON, old: JSON | None) -> list[Cause]:
+    spec = _default(obj, "spec", {})
+    _hpa_defaults(spec)
+    causes = []
+    ref = spec.get("scaleTargetRef") or {}
+    for key in ("kind", "name"):
+        if not ref.get(key):
+            causes.append(
+                Cause("FieldValueRequired", "Required value", f"spec.scaleTargetRef.{key}")
+            )
+    low, high = spec["minReplicas"], spec.get("maxReplicas")
+    if low < 1:
+        causes.append(Cause("FieldValueInvalid", f"Invalid value: {low}: must be greater than or "
+                            "equal to 1", "spec.minReplicas"))  # fmt: skip
+    if not isinstance(high, int) or high < 1:
+        causes.append(Cause("FieldValueInvalid", f"Invalid value: {high}: must be greater than 0",
+                            "spec.maxReplicas"))  # fmt: skip
+    elif high < low:
+        causes.append(Cause("FieldValueInvalid", f"Invalid value: {high}: must be greater than or "
+                            "equal to `minReplicas`", "spec.maxReplicas"))  # fmt: skip
+    for i, metric in enumerate(spec["metrics"]):
+        if isinstance(metric, dict):
+            _metric_quantities(metric)
+            causes += _enum(metric.get("type"), METRIC_TYPES, f"spec.metrics[{i}].type")
+    if old is None:
+        obj["status"] = {"desiredReplicas": 0}
+    return causes
+
+
 Strategy = Callable[[JSON, JSON | None], list[Cause]]
 
 # Keyed by `ResourceType.key`; kinds not listed here are stored as they come.
@@ -256,4 +334,5 @@ STRATEGIES: dict[str, Strategy] = {
     "secrets": secret,
     "leases.coordination.k8s.io": lease,
     "events": event,
+    "horizontalpodautoscalers.autoscaling": horizontal_pod_autoscaler,
 }

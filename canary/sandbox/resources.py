@@ -136,6 +136,16 @@ BUILTINS: tuple[ResourceType, ...] = (
         generation=True,
         categories=("all",),
     ),
+    _builtin(
+        "autoscaling",
+        "v2",
+        "horizontalpodautoscalers",
+        "HorizontalPodAutoscaler",
+        True,
+        short_names=("hpa",),
+        status_subresource=True,
+        categories=("all",),
+    ),
     _builtin("coordination.k8s.io", "v1", "leases", "Lease", True),
     _builtin("events.k8s.io", "v1", "events", "Event", True, short_names=("ev",)),
     _builtin(

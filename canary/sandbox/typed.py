@@ -28,10 +28,14 @@ MODELS = {
     "namespaces": "V1Namespace",
     "serviceaccounts": "V1ServiceAccount",
     "leases.coordination.k8s.io": "V1Lease",
+    "horizontalpodautoscalers.autoscaling": "V2HorizontalPodAutoscaler",
 }
 # Fields of type resource.Quantity (or maps of them) in the models used here.
 QUANTITIES = frozenset({"limits", "requests", "overhead", "sizeLimit", "capacity", "allocatable",
                         "hard", "used"})  # fmt: skip
+# Quantities whose names are too common to list above (`value` is also an env var's string).
+MODEL_QUANTITIES = {"V2MetricTarget": frozenset({"averageValue", "value"}),
+                    "V2MetricValueStatus": frozenset({"averageValue", "value"})}  # fmt: skip
 _SCALARS = {"int": "integer", "float": "number", "str": "string", "bool": "boolean",
             "datetime": "string", "date": "string", "bytes": "string"}  # fmt: skip
 
@@ -52,7 +56,8 @@ def _model(name: str, seen: dict[str, JSON]) -> JSON:
     cls = getattr(client, name)
     for attr, kind in cls.openapi_types.items():
         field = cls.attribute_map[attr]
-        if field in QUANTITIES and kind in ("str", "Dict[str, str]"):
+        quantities = QUANTITIES | MODEL_QUANTITIES.get(name, frozenset())
+        if field in quantities and kind in ("str", "Dict[str, str]"):
             # The client types quantities as strings, but the server also takes JSON numbers.
             quantity: JSON = {"x-kubernetes-int-or-string": True}
             out["properties"][field] = (quantity if kind == "str" else
