@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck crds bench-decisions bench-apiserver clean
+.PHONY: demo test lint typecheck crds bench-decisions bench-apiserver bench-simulator clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ bench-decisions: $(STAMP)
 
 bench-apiserver: $(STAMP)
 	$(BIN)/python -m bench.apiserver
+
+bench-simulator: $(STAMP)
+	$(BIN)/python -m bench.simulator
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -44,7 +44,9 @@ def sequential_check(tick: Tick) -> CheckResult | None:
     traffic = tick.obs.traffic
     if config is None or traffic is None:
         return None
-    state = tick.status.sequential or SequentialState()
+    # A fresh copy: the input status is never changed in place (decide() is pure).
+    previous = tick.status.sequential
+    state = previous.model_copy() if previous is not None else SequentialState()
     increment = llr_increments(
         [traffic.canary_requests],
         [traffic.canary_failures],

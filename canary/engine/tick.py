@@ -31,7 +31,9 @@ class Tick:
         self.spec: CanarySpec = canary.spec
         self.obs = obs
         self.previous = canary.status
-        self.status: CanaryStatus = canary.status.model_copy(deep=True)
+        # Shallow: the engine replaces lists and nested models instead of changing them in place,
+        # and a deep copy of the history at every call was most of the simulator's time.
+        self.status: CanaryStatus = canary.status.model_copy()
         self.actions: list[Action] = []
         self.interval = self.spec.analysis.interval_seconds
         self.requeue = min(self.interval, POLL_SECONDS)

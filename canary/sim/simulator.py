@@ -179,14 +179,15 @@ def _measure(metric: Metric, traffic: Traffic, now: int, rng: np.random.Generato
     """The built-in metrics computed from the simulated requests; templates have no data here."""
     since = max(0, now - int(parse_duration(metric.interval)))
     if metric.name == "request-success-rate" and metric.template_ref is None:
-        return _measured(traffic, since, now, lambda s, a, b: success_rate(s, a, b))
+        return _measured(metric, traffic, since, now, lambda s, a, b: success_rate(s, a, b))
     if metric.name == "request-duration" and metric.template_ref is None:
-        return _measured(traffic, since, now, lambda s, a, b: latency_quantile(s, a, b, rng))
+        measure: Measure = lambda s, a, b: latency_quantile(s, a, b, rng)  # noqa: E731
+        return _measured(metric, traffic, since, now, measure)
     return Readings(canary=Reading(None, "the simulator computes only the built-in metrics"))
 
 
-def _measured(traffic: Traffic, since: int, now: int, value: Measure) -> Readings:
-    """The metric over the window for each side, and per-bucket samples for the judge."""
+def _measured(metric: Metric, traffic: Traffic, since: int, now: int, value: Measure) -> Readings:
+    """The metric over the window for each side, and per-bucket samples when a judge needs them."""
     buckets = range(since, now, JUDGE_BUCKET_SECONDS)
 
     def reading(series: SideSeries) -> Reading:
@@ -197,11 +198,13 @@ def _measured(traffic: Traffic, since: int, now: int, value: Measure) -> Reading
         points = ((b, value(series, b, min(b + JUDGE_BUCKET_SECONDS, now))) for b in buckets)
         return Series(tuple(Sample(float(t), v) for t, v in points if v is not None))
 
+    # Only the judge reads samples; drawing them for every metric made short intervals slow.
+    judged = metric.judge is not None
     return Readings(
         canary=reading(traffic.canary),
         primary=reading(traffic.primary),
-        canary_series=samples(traffic.canary),
-        primary_series=samples(traffic.primary),
+        canary_series=samples(traffic.canary) if judged else None,
+        primary_series=samples(traffic.primary) if judged else None,
     )
 
 
