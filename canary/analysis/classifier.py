@@ -27,6 +27,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
 import numpy as np
 
@@ -83,6 +84,34 @@ class EffectSize:
 
     def threshold(self, value: float | None) -> float:
         return NEUTRAL_EFFECT[self.measure] if value is None else value
+
+
+class EffectBounds(Protocol):
+    """Anything that states effect-size bounds (the API's Judge, the judge CLI's input)."""
+
+    @property
+    def measure(self) -> str: ...
+    @property
+    def allowed_increase(self) -> float | None: ...
+    @property
+    def allowed_decrease(self) -> float | None: ...
+    @property
+    def critical_increase(self) -> float | None: ...
+    @property
+    def critical_decrease(self) -> float | None: ...
+
+
+def effect_size_of(bounds: EffectBounds | None) -> EffectSize:
+    """The classifier's EffectSize from stated bounds; Kayenta's defaults when none are given."""
+    if bounds is None:
+        return EffectSize()
+    return EffectSize(
+        measure=EffectMeasure(bounds.measure),
+        allowed_increase=bounds.allowed_increase,
+        allowed_decrease=bounds.allowed_decrease,
+        critical_increase=bounds.critical_increase,
+        critical_decrease=bounds.critical_decrease,
+    )
 
 
 @dataclass(frozen=True)

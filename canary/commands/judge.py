@@ -14,10 +14,9 @@ from pydantic.alias_generators import to_camel
 from canary.analysis.classifier import (
     Classification,
     Direction,
-    EffectMeasure,
-    EffectSize,
     JudgeOptions,
     MetricConfig,
+    effect_size_of,
 )
 from canary.analysis.kayenta import MetricInput, judge
 from canary.analysis.mannwhitney import R_ROOT_FINDER, SCALE_AWARE_ROOT_FINDER
@@ -168,7 +167,6 @@ def to_judge_arguments(
 
 
 def metric_input(metric: MetricInputModel) -> MetricInput:
-    effect = metric.effect_size
     config = MetricConfig(
         name=metric.name,
         direction=Direction(metric.direction),
@@ -176,13 +174,7 @@ def metric_input(metric: MetricInputModel) -> MetricInput:
         outliers=OutlierStrategy(metric.outliers),
         tolerance=metric.tolerance,
         confidence=metric.confidence,
-        effect_size=EffectSize(
-            measure=EffectMeasure(effect.measure),
-            allowed_increase=effect.allowed_increase,
-            allowed_decrease=effect.allowed_decrease,
-            critical_increase=effect.critical_increase,
-            critical_decrease=effect.critical_decrease,
-        ),
+        effect_size=effect_size_of(metric.effect_size),
         critical=metric.critical,
         must_have_data=metric.must_have_data,
         groups=tuple(metric.groups),

@@ -8,10 +8,9 @@ from dataclasses import dataclass, replace
 
 from canary.analysis.classifier import (
     Direction,
-    EffectMeasure,
-    EffectSize,
     MetricConfig,
     classify,
+    effect_size_of,
 )
 from canary.analysis.preprocess import NanStrategy, OutlierStrategy
 from canary.analysis.results import CheckResult, Verdict, format_number
@@ -115,7 +114,6 @@ def with_detail(result: CheckResult, reading: Reading, side: str) -> CheckResult
 
 def judge_config(metric: Metric, judge: Judge) -> MetricConfig:
     """The API's Judge as the classifier's MetricConfig."""
-    effect = judge.effect_size
     return MetricConfig(
         name=metric.name,
         direction=Direction(judge.direction),
@@ -123,15 +121,7 @@ def judge_config(metric: Metric, judge: Judge) -> MetricConfig:
         outliers=OutlierStrategy(judge.outliers),
         tolerance=judge.tolerance,
         confidence=judge.confidence,
-        effect_size=EffectSize(
-            measure=EffectMeasure(effect.measure),
-            allowed_increase=effect.allowed_increase,
-            allowed_decrease=effect.allowed_decrease,
-            critical_increase=effect.critical_increase,
-            critical_decrease=effect.critical_decrease,
-        )
-        if effect is not None
-        else EffectSize(),
+        effect_size=effect_size_of(judge.effect_size),
         critical=metric.critical,
         no_data=no_data_policy(metric),
     )
