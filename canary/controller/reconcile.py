@@ -32,7 +32,7 @@ from canary.engine.types import (
     SetRoutes,
     TrafficSample,
 )
-from canary.kube import workloads
+from canary.kube import autoscalers, workloads
 from canary.kube.client import Kube
 from canary.kube.names import FINALIZER, Names
 from canary.kube.readiness import deployment_readiness
@@ -233,15 +233,14 @@ class Reconciler:
     def _carry_out(self, action: Action, canary: Canary, world: World, now: datetime) -> None:
         match action:
             case Initialize():
-                self._initialize(canary, world)
+                self._initialize(canary, world, now)
             case SetRoutes(routes=routes):
                 self.router.set_routes(canary, routes)
             case ScaleCanary(up=up):
-                workloads.scale_target(self.kube, canary, up)
+                autoscaler = self._autoscaler(canary, now) if up else None
+                workloads.scale_target(self.kube, canary, up, autoscaler)
             case PromotePrimary():
-                assert world.target is not None
-                workloads.copy_configs(self.kube, canary, world.configs)
-                workloads.promote(self.kube, canary, world.target, world.renamed, world.revision)
+                self._promote(canary, world, now)
             case RunWebhooks(type=hook_type):
                 answer = self._run_hooks(canary, world, hook_type)
                 if answer is not None and not answer.passed:
@@ -259,15 +258,49 @@ class Reconciler:
             case Revert():
                 self._revert(canary)
 
-    def _initialize(self, canary: Canary, world: World) -> None:
+    def _initialize(self, canary: Canary, world: World, now: datetime) -> None:
         if world.target is None:
             return
         workloads.copy_configs(self.kube, canary, world.configs)
         workloads.ensure_primary(self.kube, canary, world.target, world.renamed, world.revision)
+        autoscaler = self._autoscaler(canary, now)
         # Until the first promotion the primary simply follows the target, so a target changed
         # while initialising is what becomes the promoted revision.
-        workloads.promote(self.kube, canary, world.target, world.renamed, world.revision)
+        workloads.promote(
+            self.kube,
+            canary,
+            world.target,
+            world.renamed,
+            world.revision,
+            autoscaled=autoscaler is not None,
+        )
+        if autoscaler is not None:
+            autoscalers.ensure_primary_autoscaler(self.kube, canary, autoscaler)
         self._keep_objects_in_sync(canary, world)
+
+    def _promote(self, canary: Canary, world: World, now: datetime) -> None:
+        assert world.target is not None
+        autoscaler = self._autoscaler(canary, now)
+        workloads.copy_configs(self.kube, canary, world.configs)
+        workloads.promote(
+            self.kube,
+            canary,
+            world.target,
+            world.renamed,
+            world.revision,
+            autoscaled=autoscaler is not None,
+        )
+        if autoscaler is not None:
+            autoscalers.promote_autoscaler(self.kube, canary, autoscaler)
+
+    def _autoscaler(self, canary: Canary, now: datetime) -> JSON | None:
+        """The target's HPA; a missing one is reported and the rollout goes on without it."""
+        ref = canary.spec.autoscaler_ref
+        autoscaler = autoscalers.target_autoscaler(self.kube, canary)
+        if ref is not None and autoscaler is None:
+            message = f"horizontalpodautoscaler {ref.name} not found: rolling out without it"
+            self._event(canary, "Warning", "AutoscalerNotFound", message, now)
+        return autoscaler
 
     def _revert(self, canary: Canary) -> None:
         workloads.restore_target(self.kube, canary)

@@ -30,6 +30,7 @@ class Kube:
     apps: client.AppsV1Api
     custom: client.CustomObjectsApi
     coordination: client.CoordinationV1Api
+    autoscaling: client.AutoscalingV2Api
 
     @classmethod
     def of(cls, api: client.ApiClient) -> Kube:
@@ -39,6 +40,7 @@ class Kube:
             apps=client.AppsV1Api(api),
             custom=client.CustomObjectsApi(api),
             coordination=client.CoordinationV1Api(api),
+            autoscaling=client.AutoscalingV2Api(api),
         )
 
 

@@ -1,4 +1,4 @@
-"""Pure builders of every object the controller writes: primary Deployment, config copies, Services, Istio routing."""
+"""Pure builders of every object the controller writes: primary Deployment and HPA, config copies, Services, Istio routing."""
 
 from __future__ import annotations
 
@@ -191,6 +191,39 @@ def config_copy(canary: Canary, config: JSON) -> JSON:
         if name in config and not (kind == "ConfigMap" and name == "type"):
             body[name] = copy.deepcopy(config[name])
     return body
+
+
+# Primary HorizontalPodAutoscaler
+
+AUTOSCALER_FIELDS = ("minReplicas", "maxReplicas", "metrics", "behavior")
+"""What the primary's HPA copies from the target's (as Flagger does); the rest is its own."""
+
+
+def primary_autoscaler_spec(canary: Canary, autoscaler: JSON) -> JSON:
+    """The target HPA's bounds, metrics and behavior, scaling the primary Deployment instead."""
+    source = autoscaler.get("spec") or {}
+    spec: JSON = {
+        "scaleTargetRef": {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": Names.of(canary).primary,
+        }
+    }
+    for name in AUTOSCALER_FIELDS:
+        if source.get(name) is not None:
+            spec[name] = copy.deepcopy(source[name])
+    return spec
+
+
+def primary_autoscaler(canary: Canary, autoscaler: JSON) -> JSON:
+    """The `<hpa>-primary` HorizontalPodAutoscaler, owned by the Canary."""
+    source = autoscaler.get("metadata") or {}
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": _metadata(canary, primary_name(source["name"]), source.get("labels") or {}),
+        "spec": primary_autoscaler_spec(canary, autoscaler),
+    }
 
 
 # Services

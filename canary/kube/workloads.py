@@ -116,6 +116,22 @@ def desired_replicas(target: JSON, primary: JSON | None) -> int:
     return 1
 
 
+def scale_up_replicas(target: JSON, primary: JSON | None, autoscaler: JSON | None) -> int:
+    """Flagger's ScaleFromZero count for the target of a run.
+
+    The target's own replicas if above 0; else, without an HPA, the primary's; else, with one,
+    its minReplicas if above 1; else 1.
+    """
+    if autoscaler is None:
+        return desired_replicas(target, primary)
+    replicas = target.get("spec", {}).get("replicas")
+    if replicas and replicas > 0:
+        return int(replicas)
+    # With an HPA the primary's count follows its load, not what a canary should start with.
+    low = (autoscaler.get("spec") or {}).get("minReplicas") or 1
+    return int(low) if low > 1 else 1
+
+
 def ensure_primary(
     kube: Kube, canary: Canary, target: JSON, renamed: ConfigRefs, revision: str
 ) -> None:
@@ -133,8 +149,18 @@ def ensure_primary(
     raw(kube.apps.create_namespaced_deployment, names.namespace, body)
 
 
-def promote(kube: Kube, canary: Canary, target: JSON, renamed: ConfigRefs, revision: str) -> None:
-    """Copy the target's template and rollout settings to the primary (replicas only when set)."""
+def promote(
+    kube: Kube,
+    canary: Canary,
+    target: JSON,
+    renamed: ConfigRefs,
+    revision: str,
+    autoscaled: bool = False,
+) -> None:
+    """Copy the target's template and rollout settings to the primary.
+
+    Replicas are copied too, unless the primary has an HPA (`autoscaled`), which owns them.
+    """
     names = Names.of(canary)
     for _ in range(CONFLICT_RETRIES):
         live = read_deployment(kube, names.namespace, names.primary)
@@ -143,6 +169,8 @@ def promote(kube: Kube, canary: Canary, target: JSON, renamed: ConfigRefs, revis
             return
         replicas = desired_replicas(target, live)
         spec = objects.primary_deployment_spec(target, renamed, revision, replicas)
+        if autoscaled:
+            del spec["replicas"]
         if _covers(live.get("spec"), spec):
             return
         body = copy.deepcopy(live)
@@ -169,8 +197,12 @@ def scale(kube: Kube, deployment: JSON, replicas: int) -> None:
     )
 
 
-def scale_target(kube: Kube, canary: Canary, up: bool) -> None:
-    """Scale the target up for a run (Flagger's ScaleFromZero) or to zero between runs."""
+def scale_target(kube: Kube, canary: Canary, up: bool, autoscaler: JSON | None = None) -> None:
+    """Scale the target up for a run (Flagger's ScaleFromZero) or to zero between runs.
+
+    `autoscaler` is the target's HPA, when it has one: its minReplicas is then a source of the
+    count (see scale_up_replicas).
+    """
     names = Names.of(canary)
     target = read_deployment(kube, names.namespace, names.target)
     if target is None:
@@ -180,7 +212,7 @@ def scale_target(kube: Kube, canary: Canary, up: bool) -> None:
             scale(kube, target, 0)
         return
     primary = read_deployment(kube, names.namespace, names.primary)
-    replicas = desired_replicas(target, primary)
+    replicas = scale_up_replicas(target, primary, autoscaler)
     if target["spec"].get("replicas") != replicas:
         scale(kube, target, replicas)
 

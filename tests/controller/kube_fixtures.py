@@ -91,3 +91,29 @@ def secret(
         "type": type_,
         "data": {"token": token},
     }
+
+
+def autoscaler(
+    name: str = "podinfo", namespace: str = "test", low: int = 2, high: int = 6, **spec: Any
+) -> JSON:
+    """An autoscaling/v2 HorizontalPodAutoscaler `name` scaling Deployment `name` at 80% CPU."""
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"app": name}},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "minReplicas": low,
+            "maxReplicas": high,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {"type": "Utilization", "averageUtilization": 80},
+                    },
+                }
+            ],
+            **spec,
+        },
+    }

@@ -26,7 +26,7 @@ from canary.engine.types import GateResult, Routes
 from canary.kube.client import ISTIO_GROUP, ISTIO_VERSION, MERGE_PATCH, Kube, raw, read
 from canary.protocols import AnalysisOutcome
 from canary.sandbox import testing
-from tests.controller.kube_fixtures import canary_body, config_map, deployment
+from tests.controller.kube_fixtures import autoscaler, canary_body, config_map, deployment
 from tests.controller.kube_schemas import validate
 
 JSON = dict[str, Any]
@@ -36,7 +36,13 @@ ON_A_CLUSTER = [
     pytest.mark.timeout(900 if os.environ.get("KUBECONFIG") else 60),
 ]
 """Marks of the modules that run unchanged against a real cluster when KUBECONFIG is set."""
-VALIDATED_KINDS = ("Deployment", "Service", "VirtualService", "DestinationRule")
+VALIDATED_KINDS = (
+    "Deployment",
+    "Service",
+    "VirtualService",
+    "DestinationRule",
+    "HorizontalPodAutoscaler",
+)
 
 
 class RealClock:
@@ -167,6 +173,7 @@ _PLURAL_KINDS = {
     "/services/": "Service",
     "/virtualservices/": "VirtualService",
     "/destinationrules/": "DestinationRule",
+    "/horizontalpodautoscalers/": "HorizontalPodAutoscaler",
 }
 
 
@@ -231,6 +238,27 @@ class Harness:
             self.namespace,
             "canaries",
             body,
+        )
+
+    def given_autoscaler(self, low: int = 2, high: int = 6, **spec: Any) -> JSON:
+        """An autoscaling/v2 HPA `<name>` scaling the target on CPU."""
+        body = autoscaler(self.name, self.namespace, low, high, **spec)
+        return raw(
+            self.kube.autoscaling.create_namespaced_horizontal_pod_autoscaler, self.namespace, body
+        )
+
+    def autoscaler(self, name: str) -> JSON | None:
+        return read(
+            self.kube.autoscaling.read_namespaced_horizontal_pod_autoscaler, name, self.namespace
+        )
+
+    def patch_autoscaler(self, name: str, patch: JSON) -> None:
+        raw(
+            self.kube.autoscaling.patch_namespaced_horizontal_pod_autoscaler,
+            name,
+            self.namespace,
+            patch,
+            _content_type=MERGE_PATCH,
         )
 
     def given_config_map(self, name: str, **data: str) -> JSON:
@@ -494,16 +522,18 @@ class Harness:
             validate(_without_server_fields(obj))
 
     def _every_object(self) -> Iterator[JSON]:
-        for listing, kind in (
-            (raw(self.kube.apps.list_namespaced_deployment, self.namespace), "Deployment"),
-            (raw(self.kube.core.list_namespaced_service, self.namespace), "Service"),
+        autoscaling = self.kube.autoscaling.list_namespaced_horizontal_pod_autoscaler
+        for listing, api_version, kind in (
+            (
+                raw(self.kube.apps.list_namespaced_deployment, self.namespace),
+                "apps/v1",
+                "Deployment",
+            ),
+            (raw(self.kube.core.list_namespaced_service, self.namespace), "v1", "Service"),
+            (raw(autoscaling, self.namespace), "autoscaling/v2", "HorizontalPodAutoscaler"),
         ):
             for item in listing["items"]:
-                yield {
-                    "apiVersion": "apps/v1" if kind == "Deployment" else "v1",
-                    "kind": kind,
-                    **item,
-                }
+                yield {"apiVersion": api_version, "kind": kind, **item}
         for plural in ("virtualservices", "destinationrules"):
             listing = raw(
                 self.kube.custom.list_namespaced_custom_object,

@@ -72,8 +72,12 @@ def test_the_rbac_grants_every_request_of_a_rollout_a_revert_and_the_runtime(
 ) -> None:
     server = harness.env.require_emulator()
     harness.given_target()
-    harness.given_canary(revertOnDeletion=True)
+    harness.given_autoscaler()
+    autoscaler = {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler"}
+    harness.given_canary(revertOnDeletion=True, autoscalerRef={**autoscaler, "name": "podinfo"})
     harness.run_until(lambda: harness.phase() == "Initialized")
+    # A changed HPA makes the promotion update the primary's: every verb on HPAs is exercised.
+    harness.patch_autoscaler("podinfo", {"spec": {"maxReplicas": 9}})
     harness.update_target("ghcr.io/stefanprodan/podinfo:6.0.1")
     harness.run_until(lambda: harness.phase() == "Succeeded")
     harness.delete_canary()
@@ -96,3 +100,4 @@ def test_the_rbac_grants_every_request_of_a_rollout_a_revert_and_the_runtime(
     assert not needed - _granted(), f"not granted: {sorted(needed - _granted())}"
     assert ("coordination.k8s.io", "leases", "update") in needed
     assert ("", "secrets", "watch") in needed
+    assert ("autoscaling", "horizontalpodautoscalers", "update") in needed

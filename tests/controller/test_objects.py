@@ -9,7 +9,13 @@ import pytest
 from canary.engine.types import Routes
 from canary.kube import objects
 from canary.kube.revision import ConfigRefs, config_refs
-from tests.controller.kube_fixtures import canary_model, config_map, deployment, secret
+from tests.controller.kube_fixtures import (
+    autoscaler,
+    canary_model,
+    config_map,
+    deployment,
+    secret,
+)
 from tests.controller.kube_schemas import validate
 
 FULL_SERVICE = {
@@ -28,6 +34,12 @@ FULL_SERVICE = {
     "corsPolicy": {"allowOrigins": [{"exact": "https://example.com"}], "allowMethods": ["GET"]},
     "rewrite": {"uri": "/"},
     "trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL"}},
+}
+SCALE_DOWN_SLOWLY = {
+    "scaleDown": {
+        "stabilizationWindowSeconds": 600,
+        "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}],
+    }
 }
 AB = {"abTesting": {"iterations": 3, "match": [{"headers": {"x-canary": {"exact": "insider"}}}]}}
 
@@ -64,6 +76,7 @@ def _every_built_object(
         *objects.services(canary, target),
         *objects.destination_rules(canary),
         objects.virtual_service(canary, routes),
+        objects.primary_autoscaler(canary, autoscaler(behavior=SCALE_DOWN_SLOWLY)),
     ]
     built += [objects.config_copy(canary, config_map(n)) for n in refs.config_maps]
     built += [objects.config_copy(canary, secret(n)) for n in refs.secrets]
@@ -144,6 +157,27 @@ def test_everything_built_is_owned_by_the_canary() -> None:
         assert (owner["kind"], owner["name"], owner["uid"]) == ("Canary", "podinfo", "the-uid")
 
 
+def test_the_primary_hpa_scales_the_primary_with_the_targets_bounds_metrics_and_behavior() -> None:
+    source = autoscaler(low=3, high=12, behavior=SCALE_DOWN_SLOWLY)
+    source["spec"]["scaleTargetRef"]["name"] = "podinfo"
+
+    built = objects.primary_autoscaler(canary_model(), source)
+
+    assert built["metadata"]["name"] == "podinfo-primary"
+    assert built["spec"] == {
+        "scaleTargetRef": {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": "podinfo-primary",
+        },
+        "minReplicas": 3,
+        "maxReplicas": 12,
+        "metrics": source["spec"]["metrics"],
+        "behavior": SCALE_DOWN_SLOWLY,
+    }
+    assert built["metadata"]["labels"]["app"] == "podinfo"
+
+
 def test_the_virtual_service_carries_every_route_option() -> None:
     vs = objects.virtual_service(canary_model(service=FULL_SERVICE), Routes(70, 30))
     assert vs["spec"]["hosts"] == ["podinfo.example.com", "podinfo"]
@@ -202,6 +236,7 @@ def test_config_copies_keep_the_content_under_a_primary_name() -> None:
         pytest.param(("DestinationRule", "", "hots"), id="dr-typo"),
         pytest.param(("Service", "", "selectr"), id="service-typo"),
         pytest.param(("Deployment", "template.spec", "containerz"), id="deployment-typo"),
+        pytest.param(("HorizontalPodAutoscaler", "metrics.0", "resourse"), id="hpa-typo"),
     ],
 )
 def test_the_schema_check_itself_catches_misspelt_fields(broken: tuple[str, str, str]) -> None:
