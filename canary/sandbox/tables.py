@@ -49,6 +49,38 @@ def _ready(obj: JSON) -> str:
     return f"{_get(obj, 'status', 'readyReplicas') or 0}/{_get(obj, 'spec', 'replicas') or 0}"
 
 
+def _hpa_target(spec: JSON, status: JSON) -> str:
+    """One metric as the HPA printer shows it: current/target, `<unknown>` before a measurement."""
+    kind = str(spec.get("type", ""))
+    source_key = kind[:1].lower() + kind[1:]
+    source, current = (
+        spec.get(source_key) or {},
+        (status.get(source_key) or {}).get("current") or {},
+    )
+    target = source.get("target") or {}
+    if "averageUtilization" in target:
+        now = current.get("averageUtilization")
+        shown = f"{now if now is not None else '<unknown>'}{'%' if now is not None else ''}"
+        return f"{source.get('name')}: {shown}/{target['averageUtilization']}%"
+    key = "averageValue" if "averageValue" in target else "value"
+    prefix = f"{source.get('name')}: " if kind in ("Resource", "ContainerResource") else ""
+    average = " (avg)" if key == "averageValue" and kind in ("External", "Object") else ""
+    return f"{prefix}{current.get(key, '<unknown>')}/{target.get(key)}{average}"
+
+
+def _hpa_targets(obj: JSON) -> str:
+    specs = _get(obj, "spec", "metrics") or []
+    statuses = _get(obj, "status", "currentMetrics") or []
+    shown = [_hpa_target(m, statuses[i] if i < len(statuses) else {}) for i, m in enumerate(specs)]
+    more = f" + {len(shown) - 2} more..." if len(shown) > 2 else ""
+    return ", ".join(shown[:2]) + more if shown else "<none>"
+
+
+def _reference(obj: JSON) -> str:
+    ref = _get(obj, "spec", "scaleTargetRef") or {}
+    return f"{ref.get('kind')}/{ref.get('name')}"
+
+
 # Columns of the built-in printers (pkg/printers/internalversion), the ones kubectl users expect.
 BUILTIN_COLUMNS: dict[str, list[tuple[str, str, Cell]]] = {
     "deployments.apps": [
@@ -70,6 +102,13 @@ BUILTIN_COLUMNS: dict[str, list[tuple[str, str, Cell]]] = {
     "namespaces": [("Status", "string", lambda o: _get(o, "status", "phase"))],
     "pods": [("Status", "string", lambda o: _get(o, "status", "phase"))],
     "leases.coordination.k8s.io": [("Holder", "string", lambda o: _get(o, "spec", "holderIdentity"))],
+    "horizontalpodautoscalers.autoscaling": [
+        ("Reference", "string", _reference),
+        ("Targets", "string", _hpa_targets),
+        ("MinPods", "string", lambda o: _get(o, "spec", "minReplicas") or "<unset>"),
+        ("MaxPods", "integer", lambda o: _get(o, "spec", "maxReplicas")),
+        ("Replicas", "integer", lambda o: _get(o, "status", "currentReplicas") or 0),
+    ],
     "events": [
         ("Type", "string", lambda o: o.get("type")),
         ("Reason", "string", lambda o: o.get("reason")),

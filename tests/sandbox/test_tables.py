@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from canary.sandbox import tables
+from canary.sandbox.resources import BUILTINS
 from canary.sandbox.server import ApiServer
 from tests.sandbox.conftest import WIDGETS
 
@@ -55,6 +56,44 @@ def test_kubectl_gets_tables_with_the_printer_columns() -> None:
         conn.request("GET", "/api/v1/namespaces/default", headers={"Accept": "application/json"})
         assert json.loads(conn.getresponse().read())["kind"] == "Namespace"
         conn.close()
+
+
+def test_horizontal_pod_autoscalers_show_reference_targets_and_bounds() -> None:
+    cpu = {
+        "type": "Resource",
+        "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}},
+    }
+    rps = {
+        "type": "Pods",
+        "pods": {
+            "metric": {"name": "rps"},
+            "target": {"type": "AverageValue", "averageValue": "10"},
+        },
+    }
+    hpa = {
+        "metadata": {"name": "web"},
+        "spec": {
+            "scaleTargetRef": {"kind": "Deployment", "name": "web"},
+            "minReplicas": 2,
+            "maxReplicas": 5,
+            "metrics": [cpu, rps],
+        },
+        "status": {
+            "currentReplicas": 3,
+            "currentMetrics": [
+                {
+                    "type": "Resource",
+                    "resource": {"name": "cpu", "current": {"averageUtilization": 45}},
+                }
+            ],
+        },
+    }
+    rt = next(r for r in BUILTINS if r.plural == "horizontalpodautoscalers")
+    table = tables.table(rt, [hpa], {})
+    names = [c["name"] for c in table["columnDefinitions"]]
+    assert names == ["Name", "Reference", "Targets", "MinPods", "MaxPods", "Replicas", "Age"]
+    assert table["rows"][0]["cells"][:6] == [
+        "web", "Deployment/web", "cpu: 45%/80%, <unknown>/10", 2, 5, 3]  # fmt: skip
 
 
 def test_watches_that_accept_tables_stream_one_row_tables() -> None:
