@@ -10,6 +10,8 @@ import pytest
 
 from canary.analysis.results import Verdict
 from canary.engine.types import Routes
+from canary.metrics.analyzer import MetricAnalyzer
+from canary.metrics.prometheus import PrometheusProvider
 from canary.sandbox.api import Fault
 from canary.sandbox.testing import NeverReady, Ready
 from tests.controller.kube_harness import ON_A_CLUSTER, Harness
@@ -479,3 +481,38 @@ def test_a_manual_request_in_the_annotation_is_passed_to_the_engine(
     assert harness.image("podinfo-primary") == primary_image
     assert harness.routes() == Routes(100, 0)
     assert harness.status()["handledRequest"] == request_value
+
+
+def test_a_missing_template_and_an_unreachable_prometheus_become_a_condition_and_events(
+    harness: Harness,
+) -> None:
+    """Given the real analyzer, a Prometheus that refuses connections and a metric whose
+    MetricTemplate does not exist; when a rollout runs; then it holds, status says why in the
+    MetricsAvailable condition, and each failing metric gets one Warning event."""
+    harness.env.require_emulator()
+    closed_port = PrometheusProvider("http://127.0.0.1:9", timeout=0.5)
+    harness.reconciler.analyzer = MetricAnalyzer(closed_port)
+    analysis = {
+        "interval": "1s",
+        "threshold": 2,
+        "metrics": [
+            {"name": "request-success-rate", "thresholdRange": {"min": 99}},
+            {"name": "custom", "templateRef": {"name": "missing"}, "thresholdRange": {"max": 1}},
+        ],
+    }
+    harness.given_initialized(analysis=analysis)
+    harness.update_target("ghcr.io/stefanprodan/podinfo:6.0.1")
+
+    for _ in range(6):
+        harness.tick()
+
+    status = harness.status()
+    assert status["phase"] == "Progressing"
+    assert status.get("failedChecks", 0) == 0
+    (condition,) = [c for c in status["conditions"] if c["type"] == "MetricsAvailable"]
+    assert condition["status"] == "False"
+    assert condition["reason"] == "MetricQueryError"
+    assert "custom: MetricTemplate" in condition["message"]
+    reasons = [e["reason"] for e in harness.events() if e["type"] == "Warning"]
+    assert reasons.count("MetricQueryError") == 1
+    assert reasons.count("MetricTemplateError") == 1
