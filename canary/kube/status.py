@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import secrets
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from kubernetes.client.exceptions import ApiException
 
 from canary.api.canary import Canary, CanaryStatus
 from canary.api.common import API_VERSION, GROUP, VERSION
@@ -93,7 +95,7 @@ def event_body(meta: Involved, type_: str, reason: str, message: str, now: datet
         "apiVersion": "v1",
         "kind": "Event",
         "metadata": {
-            "name": f"{meta.name}.{secrets.token_hex(8)}",
+            "name": event_name(meta, type_, reason, message),
             "namespace": meta.namespace,
         },
         "involvedObject": {
@@ -114,8 +116,39 @@ def event_body(meta: Involved, type_: str, reason: str, message: str, now: datet
     }
 
 
+def event_name(meta: Involved, type_: str, reason: str, message: str) -> str:
+    """The same event about the same Canary always gets the same name, so that a repeat is
+    counted on the existing Event (as client-go's recorder aggregates) instead of piling up."""
+    key = "\0".join((meta.uid, type_, reason, message)).encode()
+    return f"{meta.name}.{hashlib.sha256(key).hexdigest()[:16]}"
+
+
 def record_event(
     kube: Kube, about: Involved, type_: str, reason: str, message: str, now: datetime
 ) -> None:
     body = event_body(about, type_, reason, message, now)
-    raw(kube.core.create_namespaced_event, about.namespace, body)
+    try:
+        raw(kube.core.create_namespaced_event, about.namespace, body)
+    except ApiException as error:
+        if not is_conflict(error):
+            raise
+        _count_again(kube, body, now)
+
+
+def _count_again(kube: Kube, body: JSON, now: datetime) -> None:
+    name, namespace = body["metadata"]["name"], body["metadata"]["namespace"]
+    existing = read(kube.core.read_namespaced_event, name, namespace)
+    if existing is None:  # deleted in between (Events expire): record it afresh
+        raw(kube.core.create_namespaced_event, namespace, body)
+        return
+    patch = {
+        "metadata": {"resourceVersion": existing["metadata"]["resourceVersion"]},
+        "count": int(existing.get("count") or 1) + 1,
+        "lastTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    # A lost race only loses one count: an Event is a report, never worth a retry loop.
+    try:
+        raw(kube.core.patch_namespaced_event, name, namespace, patch, _content_type=MERGE_PATCH)
+    except ApiException as error:
+        if not is_conflict(error):
+            raise

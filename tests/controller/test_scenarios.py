@@ -516,3 +516,16 @@ def test_a_missing_template_and_an_unreachable_prometheus_become_a_condition_and
     reasons = [e["reason"] for e in harness.events() if e["type"] == "Warning"]
     assert reasons.count("MetricQueryError") == 1
     assert reasons.count("MetricTemplateError") == 1
+
+
+def test_a_repeated_event_is_counted_on_the_existing_one(harness: Harness) -> None:
+    harness.env.require_emulator()
+    harness.given_initialized()
+    for image in ("ghcr.io/stefanprodan/podinfo:6.0.1", "ghcr.io/stefanprodan/podinfo:6.0.2"):
+        harness.update_target(image)
+        harness.run_until(lambda: harness.phase() == "Progressing")
+        harness.run_until(lambda: harness.phase() == "Succeeded")
+
+    succeeded = [e for e in harness.events() if e["reason"] == "Succeeded"]
+    assert [e["count"] for e in succeeded] == [2]
+    assert succeeded[0]["lastTimestamp"] >= succeeded[0]["firstTimestamp"]
