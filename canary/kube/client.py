@@ -44,8 +44,14 @@ class Kube:
         )
 
 
+REQUEST_TIMEOUT = (5.0, 30.0)
+"""Seconds to connect and to read one API response: the official client waits forever by default,
+and a reconcile stuck on a dead connection would hold its Canary's queue slot for good."""
+
+
 def raw(call: Callable[..., Any], *args: Any, **kwargs: Any) -> JSON:
     """Call a client method and return the server's JSON untouched (no model round trip)."""
+    kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT)
     response = call(*args, _preload_content=False, **kwargs)
     data = response.data
     return json.loads(data) if data else {}
