@@ -367,7 +367,13 @@ class Reconciler:
 
     def _log(self, canary: Canary, decision: Decision) -> None:
         status = decision.status
-        log.info(
+        # One info line per decision that changes something; a quiet requeue is debug, or a
+        # Canary at rest would log at every interval.
+        changed = bool(decision.actions) or (canary.status.phase, canary.status.message) != (
+            status.phase,
+            status.message,
+        )
+        (log.info if changed else log.debug)(
             "decision",
             canary=canary.metadata.name,
             namespace=canary.metadata.namespace,

@@ -154,6 +154,12 @@ def _columns(rt: ResourceType, version: str) -> list[tuple[str, str, Cell]]:
     return [*BUILTIN_COLUMNS.get(rt.key, []), ("Age", "string", created)]
 
 
+def _priorities(rt: ResourceType, version: str) -> dict[str, int]:
+    """A CRD column's priority: kubectl shows columns above 0 only with `-o wide`."""
+    printer = rt.printer_columns.get(version or rt.storage_version) or ()
+    return {str(c.get("name", "")): int(c.get("priority", 0) or 0) for c in printer}
+
+
 def _custom_cell(path: str, kind: str) -> Cell:
     def cell(obj: JSON) -> Any:
         value = json_path(obj, path)
@@ -171,8 +177,10 @@ def table(rt: ResourceType, items: list[JSON], list_meta: JSON, version: str = "
     columns = _columns(rt, version)
     definitions = [{"name": "Name", "type": "string", "format": "name", "description": NAME_DOC,
                     "priority": 0}]  # fmt: skip
+    priorities = _priorities(rt, version)
     definitions += [{"name": name, "type": kind, "format": "", "description": AGE_DOC
-                     if name == "Age" else name, "priority": 0} for name, kind, _ in columns]  # fmt: skip
+                     if name == "Age" else name, "priority": priorities.get(name, 0)}
+                    for name, kind, _ in columns]  # fmt: skip
     rows = [{
         "cells": [obj["metadata"]["name"], *(cell(obj) for _, _, cell in columns)],
         "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import http.client
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -106,3 +107,16 @@ def test_watches_that_accept_tables_stream_one_row_tables() -> None:
         conn.close()
     assert {e["object"]["kind"] for e in events} == {"Table"}
     assert {e["object"]["rows"][0]["cells"][0] for e in events} >= {"default", "kube-system"}
+
+
+def test_printer_columns_keep_their_priority_so_kubectl_hides_wide_ones() -> None:
+    canaries = Path(__file__).parents[2] / "crds" / "canary.dev_canaries.yaml"
+    with ApiServer(crd_paths=[canaries]) as server:
+        conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
+        accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+        conn.request("GET", "/apis/canary.dev/v1alpha1/canaries", headers={"Accept": accept})
+        table = json.loads(conn.getresponse().read())
+        conn.close()
+    priorities = {c["name"]: c["priority"] for c in table["columnDefinitions"]}
+    assert priorities["Phase"] == 0
+    assert priorities["Message"] == 1
