@@ -263,25 +263,25 @@ class Reconciler:
             return
         workloads.copy_configs(self.kube, canary, world.configs)
         workloads.ensure_primary(self.kube, canary, world.target, world.renamed, world.revision)
-        autoscaler = self._autoscaler(canary, now)
         # Until the first promotion the primary simply follows the target, so a target changed
         # while initialising is what becomes the promoted revision.
-        workloads.promote(
-            self.kube,
-            canary,
-            world.target,
-            world.renamed,
-            world.revision,
-            autoscaled=autoscaler is not None,
-        )
-        if autoscaler is not None:
-            autoscalers.ensure_primary_autoscaler(self.kube, canary, autoscaler)
+        self._primary_follows_target(canary, world, now, autoscalers.ensure_primary_autoscaler)
         self._keep_objects_in_sync(canary, world)
 
     def _promote(self, canary: Canary, world: World, now: datetime) -> None:
+        workloads.copy_configs(self.kube, canary, world.configs)
+        self._primary_follows_target(canary, world, now, autoscalers.promote_autoscaler)
+
+    def _primary_follows_target(
+        self,
+        canary: Canary,
+        world: World,
+        now: datetime,
+        sync_autoscaler: Callable[[Kube, Canary, JSON], None],
+    ) -> None:
+        """The primary takes the target's spec (replicas only without an HPA, which owns them)."""
         assert world.target is not None
         autoscaler = self._autoscaler(canary, now)
-        workloads.copy_configs(self.kube, canary, world.configs)
         workloads.promote(
             self.kube,
             canary,
@@ -291,7 +291,7 @@ class Reconciler:
             autoscaled=autoscaler is not None,
         )
         if autoscaler is not None:
-            autoscalers.promote_autoscaler(self.kube, canary, autoscaler)
+            sync_autoscaler(self.kube, canary, autoscaler)
 
     def _autoscaler(self, canary: Canary, now: datetime) -> JSON | None:
         """The target's HPA; a missing one is reported and the rollout goes on without it."""
