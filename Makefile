@@ -4,19 +4,21 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck crds bench-decisions bench-apiserver bench-simulator clean
+.PHONY: demo test lint typecheck crds docs bench-decisions bench-apiserver bench-simulator clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,docs]'
 	touch $(STAMP)
 
 ## demo: simulate the seed rollout (my-app, 80/20 first step) on a virtual clock
 demo: $(STAMP)
 	$(BIN)/canary simulate examples/my-app.yaml --scenario examples/scenarios/healthy.yaml
 
-## test: lint, type-check, check generated CRDs, and run the whole test suite
+## test: lint, type-check, and run the whole test suite, which checks the generated CRDs and
+## reference pages for drift, validates every example in docs/ and README.md, runs the snippets
+## marked runnable, builds the site with `mkdocs build --strict` and checks its links (tests/docs)
 test: $(STAMP)
 	$(BIN)/ruff check canary tests bench
 	$(BIN)/ruff format --check canary tests bench
@@ -33,6 +35,10 @@ typecheck: $(STAMP)
 ## crds: regenerate crds/ from the pydantic models
 crds: $(STAMP)
 	$(BIN)/canary crds --output crds
+
+## docs: regenerate docs/reference from the code (a test fails when the pages drift)
+docs: $(STAMP)
+	$(BIN)/canary docs --output docs/reference
 
 bench-decisions: $(STAMP)
 	$(BIN)/python -m bench.decisions

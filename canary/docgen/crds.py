@@ -202,6 +202,25 @@ def render_kind(kind: CrdKind) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def models_of(model: type[BaseModel]) -> list[type[BaseModel]]:
+    """The model and every model below it, once each."""
+    seen: dict[type[BaseModel], None] = {}
+    for _, found in _sections(model, ""):
+        seen.setdefault(found)
+    return list(seen)
+
+
+def undocumented_fields() -> list[str]:
+    """`Model.field` of every field of every kind that has no words in the reference."""
+    return sorted(
+        f"{model.__name__}.{name}"
+        for kind in KINDS
+        for model in models_of(kind.model)
+        for name, info in model.model_fields.items()
+        if not _description(model, name, info)
+    )
+
+
 def _sections(model: type[BaseModel], path: str) -> list[tuple[str, type[BaseModel]]]:
     """(path, model) of the model and of every object below it, depth first."""
     found = [(path, model)]
