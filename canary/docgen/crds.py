@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from canary.api.canary import DEFAULT_MAX_WEIGHT, DEFAULT_STEP_WEIGHT
 from canary.api.common import API_VERSION, DURATION_PATTERN, FreeForm, ObjectMeta
 from canary.api.crdgen import KINDS, CrdKind
 
@@ -163,6 +164,19 @@ NOTES: dict[str, str] = {
 }
 
 
+# Defaults that a validator or the controller fills in, which the field's own default cannot show.
+COMPUTED_DEFAULTS: dict[str, str] = {
+    "Strategy.canary": "`{}` when no strategy is given",
+    "CanaryStrategy.step_weight": f"`{DEFAULT_STEP_WEIGHT}` when `stepWeights` is unset",
+    "CanaryStrategy.max_weight": f"`{DEFAULT_MAX_WEIGHT}` with `stepWeight`; the last rung with `stepWeights`",
+    "ServiceSpec.name": "the target's name",
+    "ServiceSpec.target_port": "`port`",
+    "SequentialTest.max_step_duration": "the analysis interval",
+    "SequentialTest.max_final_step_duration": "`maxStepDuration`",
+    "TemplateReference.namespace": "the Canary's namespace",
+}
+
+
 @dataclass(frozen=True)
 class Shape:
     """A field's type in words, and the model to describe below it (with the path suffix)."""
@@ -245,7 +259,8 @@ def _section(path: str, model: type[BaseModel]) -> list[str]:
         text = _description(model, name, info)
         if limits:
             text = f"{text} Limits: {limits}." if text else f"Limits: {limits}."
-        lines.append(f"| `{wire}` | {kind} | {_default(info)} | {_cell(text)} |")
+        default = COMPUTED_DEFAULTS.get(f"{model.__name__}.{name}") or _default(info)
+        lines.append(f"| `{wire}` | {kind} | {_cell(default)} | {_cell(text)} |")
     return [*lines, ""]
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from canary.api.crdgen import KINDS
 from canary.docgen import render_reference
-from canary.docgen.crds import NOTES, undocumented_fields
+from canary.docgen.crds import COMPUTED_DEFAULTS, NOTES, undocumented_fields
 from tests.docs.blocks import DOCS
 
 
@@ -31,7 +31,7 @@ def test_every_field_of_every_kind_has_words() -> None:
     assert undocumented_fields() == []
 
 
-def test_every_note_names_a_field_of_the_models() -> None:
+def test_every_note_and_computed_default_names_a_field_of_the_models() -> None:
     known = {
         f"{model.__name__}.{name}"
         for model in _models()
@@ -40,6 +40,7 @@ def test_every_note_names_a_field_of_the_models() -> None:
         for name in klass.model_fields
     }
     assert sorted(set(NOTES) - known) == []
+    assert sorted(set(COMPUTED_DEFAULTS) - known) == []
 
 
 def test_the_cli_page_lists_every_sub_command() -> None:
