@@ -181,7 +181,7 @@ def test_the_main_job_is_described_once_in_two_places() -> None:
     demo = re.search(r"^demo:.*\n\t(?P<command>.+)$", (ROOT / "Makefile").read_text(), re.M)
     assert demo, "the Makefile has no demo target"
     command = demo["command"].replace("$(BIN)/", "")
-    assert f"<!-- output-of: {command} -->" in readme
+    assert command in readme, f"the main-job block does not name `{command}`"
 
 
 def _recorded_reasons() -> set[str]:
