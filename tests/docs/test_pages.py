@@ -215,3 +215,11 @@ def test_marked_blocks_are_found() -> None:
     assert len(RUNNABLE) >= 4
     assert OUTPUTS
     assert any(b.marker == "runnable" for b in blocks(DOCS / "getting-started" / "emulator.md"))
+
+
+def test_the_readme_links_to_files_that_exist() -> None:
+    """The README is read on the forge, not on the site: its relative links must name real files."""
+    text = (ROOT / "README.md").read_text()
+    targets = re.findall(r"\]\((?!https?://|#)([^)#\s]+)(?:#[^)]*)?\)", text)
+    assert len(targets) > 10
+    assert sorted({t for t in targets if not (ROOT / t).exists()}) == []
