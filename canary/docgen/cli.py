@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterator
+from pathlib import Path
 
 WIDTH = 100
 """Columns of the usage lines, fixed so that the page does not depend on the terminal."""
@@ -133,6 +134,8 @@ def _default(action: argparse.Action) -> str:
         return ""
     if isinstance(action, argparse._StoreTrueAction | argparse._StoreFalseAction):
         return ""
+    if not isinstance(default, str | int | float | Path):
+        return ""  # an object's repr (a function, a class) would differ from run to run
     return f"`{default}`"
 
 

@@ -336,7 +336,8 @@ def _shape_of(annotation: Any) -> Shape:
         return Shape("timestamp (RFC 3339)")
     if annotation is Any:
         return Shape("any")
-    raise TypeError(f"no words for the type {annotation!r}: teach canary/docgen/crds.py")
+    # A type this page has no words for yet: its own name, rather than no page at all.
+    return Shape(str(getattr(annotation, "__name__", annotation)).replace("typing.", ""))
 
 
 def _strip_optional(annotation: Any) -> Any:
