@@ -223,3 +223,22 @@ def test_the_readme_links_to_files_that_exist() -> None:
     targets = re.findall(r"\]\((?!https?://|#)([^)#\s]+)(?:#[^)]*)?\)", text)
     assert len(targets) > 10
     assert sorted({t for t in targets if not (ROOT / t).exists()}) == []
+
+
+FROM = [b for b in BLOCKS if b.marker == "from"]
+
+
+@pytest.mark.parametrize("block", FROM, ids=_ids(FROM))
+def test_copied_examples_match_their_files(block: Block) -> None:
+    """A block marked `<!-- from: PATH -->` holds documents of that file, unchanged (comments aside)."""
+    assert block.argument, f"{block.where}: from needs a path"
+    in_file = [d for d in yaml.safe_load_all((ROOT / block.argument).read_text()) if d]
+    shown = [d for d in yaml.safe_load_all(block.text) if d]
+    assert shown
+    assert [d for d in shown if d not in in_file] == [], (
+        f"{block.where}: copy {block.argument} again"
+    )
+
+
+def test_copies_are_marked() -> None:
+    assert len(FROM) >= 4
