@@ -133,7 +133,9 @@ class Reconciler:
                 return canary.spec.analysis.interval_seconds
             if not canary.spec.suspend:
                 self._keep_objects_in_sync(canary, world)
-        needs = engine.needs(canary, world.revision, now)
+        ready = deployment_readiness(world.target, canary.spec.ready_thresholds.canary).ready
+        request = manual_request(canary.metadata.annotations)
+        needs = engine.needs(canary, world.revision, now, canary_ready=ready, request=request)
         decision = engine.decide(canary, self._observations(canary, world, needs, now))
         for action in decision.actions:
             self._carry_out(action, canary, world, now)
