@@ -59,6 +59,8 @@ class FaultPlan:
     watch_cut: float = 0.0
     """Cut each watch after a uniform random time up to this many seconds; 0 never cuts."""
     seed: int | None = None
+    limit: int | None = None
+    """Stop after this many injected faults (e.g. 1: only the next matching request fails)."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.rate <= 1.0:
@@ -82,7 +84,8 @@ class FaultPlan:
         """The `--faults` syntax: comma-separated `key=value`, lists separated by `:`.
 
         `rate=0.1,outcomes=500:503:429:409:cut-before:cut-after,verbs=get:patch,
-        resources=deployments:canaries,clients=canary-controller,retry-after=1,watch-cut=5,seed=1`.
+        resources=deployments:canaries,clients=canary-controller,retry-after=1,watch-cut=5,seed=1,
+        limit=100`.
         Raises ValueError naming the key at fault.
         """
         plan = cls()
@@ -111,6 +114,8 @@ class FaultPlan:
                         plan = replace(plan, watch_cut=float(value))
                     case "seed":
                         plan = replace(plan, seed=int(value))
+                    case "limit":
+                        plan = replace(plan, limit=int(value))
                     case _:
                         raise ValueError("unknown key")
             except ValueError as error:
@@ -183,12 +188,14 @@ class Faults:
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._random = random.Random(self.plan.seed)
+        self._count = 0
 
     def set(self, plan: FaultPlan) -> None:
-        """Replace the plan (and reseed) while the server runs."""
+        """Replace the plan (reseeded, its `limit` counted afresh) while the server runs."""
         with self._lock:
             self.plan = plan
             self._random = random.Random(plan.seed)
+            self._count = 0
 
     def clear(self) -> None:
         self.set(FaultPlan())
@@ -202,8 +209,10 @@ class Faults:
             return Injected()
         with self._lock:
             cut = self._random.uniform(0, plan.watch_cut) if verb == "watch" else 0.0
-            if self._random.random() >= plan.rate:
+            spent = plan.limit is not None and self._count >= plan.limit
+            if spent or self._random.random() >= plan.rate:
                 return Injected(watch_cut=cut or None)
+            self._count += 1
             choices = [o for o in plan.outcomes if o != 409 or verb in WRITES]
             if not choices:
                 return Injected(watch_cut=cut or None)

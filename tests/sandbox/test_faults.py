@@ -72,7 +72,7 @@ def test_verb_and_resource_of_a_request(
         ("rate=0.1", FaultPlan(rate=0.1)),
         (
             "rate=1,outcomes=503:cut-after,verbs=get:patch,resources=deployments,"
-            "clients=canary-controller,retry-after=2,watch-cut=5,seed=7",
+            "clients=canary-controller,retry-after=2,watch-cut=5,seed=7,limit=3",
             FaultPlan(
                 rate=1.0,
                 outcomes=(503, CUT_AFTER),
@@ -82,6 +82,7 @@ def test_verb_and_resource_of_a_request(
                 retry_after=2,
                 watch_cut=5.0,
                 seed=7,
+                limit=3,
             ),
         ),
     ],
@@ -113,6 +114,12 @@ def test_the_rate_is_the_share_of_matching_requests_that_fail() -> None:
     assert 400 < failed < 600
     assert "409" not in faults.injected  # a conflict only ever answers a write
     assert sum(faults.injected.values()) == failed
+
+
+def test_a_limit_stops_the_faults_after_that_many() -> None:
+    faults = Faults(FaultPlan(rate=1.0, limit=2))
+    draws = [faults.decide("GET", "/api/v1/namespaces/a/pods", "", {}) for _ in range(5)]
+    assert [d.outcome is not None for d in draws] == [True, True, False, False, False]
 
 
 def test_every_listed_outcome_is_drawn_for_writes() -> None:
