@@ -12,7 +12,7 @@ import urllib3
 from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
-from canary.kube.client import raw
+from canary.kube.client import RETRIED_CODES, raw, retry_after
 
 JSON = dict[str, Any]
 Handler = Callable[[str, JSON], None]
@@ -99,13 +99,15 @@ class Watcher:
                     version = str(obj.get("metadata", {}).get("resourceVersion") or version)
                     if kind != "BOOKMARK":
                         self.handler(kind, obj)
-            except ApiException as error:
-                if error.status == 410:
+            except (ApiException, urllib3.exceptions.HTTPError, ConnectionError) as error:
+                if isinstance(error, ApiException) and error.status == 410:
                     return
-                raise
-            except (urllib3.exceptions.HTTPError, ConnectionError) as error:
+                if isinstance(error, ApiException) and error.status not in RETRIED_CODES:
+                    raise
+                # A cut stream, or a watch refused for now (429, 5xx): resume from `version`.
                 cuts = 0 if version != seen else cuts + 1
                 if cuts >= self.RESUMES:
                     raise
                 log.debug("watch cut, resuming", watch=self.name, error=str(error)[:200])
-                stop.wait(random.uniform(0.05, 0.25) * self.backoff)
+                wait = retry_after(error)
+                stop.wait(wait if wait is not None else random.uniform(0.05, 0.25) * self.backoff)
