@@ -235,24 +235,28 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="runs per setting (seeds 1..N)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per run")
     args = parser.parse_args()
-    # The controller logs every decision; the table is what this command is for.
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    # The controller logs every decision and every failed reconcile; the table is what counts.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
     table = Table(title="rollouts by the controller against the emulator (seconds from new image)")
-    for column in ("API faults", "rollouts", "outcome", "median s", "max s", "faults injected"):
+    for column in ("API faults", "rollouts", "outcome", "median s", "max s"):
         table.add_column(column, justify="right" if column != "outcome" else "left")
+    notes = []
     for rate in (0.0, args.rate):
         merged = Run(rate, [])
         for seed in range(1, args.runs + 1):
             outcome = run(rate, args.healthy, args.failing, seed, args.timeout)
             merged.rollouts += outcome.rollouts
             merged.injected += outcome.injected
-        injected = ", ".join(f"{k} x{v}" for k, v in sorted(merged.injected.items())) or "-"
+        injected = ", ".join(f"{k} x{v}" for k, v in sorted(merged.injected.items())) or "none"
+        notes.append(f"faults injected at {rate:.0%} over {args.runs} runs: {injected}")
         for expected in TERMINAL:
             right, median, longest, _ = _summary(merged, expected)
             count = sum(r.expected == expected for r in merged.rollouts)
-            table.add_row(f"{rate:.0%}", str(count), right, median, longest, injected)
-            injected = ""
-    Console().print(table)
+            table.add_row(f"{rate:.0%}", str(count), right, median, longest)
+    console = Console()
+    console.print(table)
+    for note in notes:
+        console.print(note)
 
 
 if __name__ == "__main__":
