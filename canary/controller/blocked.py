@@ -8,12 +8,16 @@ from dataclasses import dataclass
 
 from kubernetes.client.exceptions import ApiException
 
+from canary.kube.objects import TargetError
+from canary.kube.workloads import ForeignObject
+
 READY = "Ready"
 """True after a reconcile that carried out every write; False with the reason it could not."""
 RECONCILED = "Reconciled"
 INVALID_SPEC = "InvalidSpec"
 FORBIDDEN = "Forbidden"
 NOT_FOUND = "NotFound"
+NOT_OWNED = "NotOwned"
 TARGET_NOT_FOUND = "TargetNotFound"
 NOT_FOUND_STREAK = 3
 """Reconciles in a row that meet the same 404 before it counts as permanent (an object being
@@ -44,8 +48,13 @@ def blocked_by(error: BaseException, not_found_streak: int = NOT_FOUND_STREAK) -
 
     400 and 422 are InvalidSpec (the object we built is refused), 403 is Forbidden (RBAC), and a
     404 is NotFound once `not_found_streak` (the reconciles in a row that met it, this one
-    included) reaches NOT_FOUND_STREAK.
+    included) reaches NOT_FOUND_STREAK. A target that cannot be rolled out (no selector label
+    we know) is InvalidSpec; an object in the way that another owner holds is NotOwned.
     """
+    if isinstance(error, TargetError):
+        return Blocked(INVALID_SPEC, str(error))
+    if isinstance(error, ForeignObject):
+        return Blocked(NOT_OWNED, f"{error}: delete it, and the controller creates its own")
     if not isinstance(error, ApiException):
         return None
     message = _status_message(error)

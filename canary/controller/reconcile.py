@@ -137,8 +137,9 @@ class Reconciler:
         key = (namespace, name)
         try:
             requeue = self._reconcile(canary, obj)
-        except ApiException as error:
-            streak = self._not_found.get(key, 0) + 1 if error.status == 404 else 0
+        except Exception as error:
+            not_found = isinstance(error, ApiException) and error.status == 404
+            streak = self._not_found.get(key, 0) + 1 if not_found else 0
             self._not_found[key] = streak
             blocked = blocked_by(error, streak)
             if blocked is None:

@@ -10,7 +10,9 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from canary.controller.blocked import NOT_FOUND_STREAK, PERMANENT_RETRY
+from canary.kube.client import raw
 from canary.sandbox import testing
+from tests.controller.kube_fixtures import deployment
 from tests.controller.kube_harness import Harness
 
 LONG = "a" * 48 + "-podinfo"  # 56 characters: "<LONG>-primary" is 64
@@ -132,3 +134,34 @@ def test_a_missing_target_is_a_condition_and_one_event_until_it_appears(harness:
     harness.given_target()
     harness.run_until(lambda: harness.phase() == "Initialized")
     assert harness.condition("Ready")["status"] == "True"
+
+
+def test_a_target_without_a_known_selector_label_is_invalid_spec(harness: Harness) -> None:
+    harness.env.require_emulator()
+    harness.given_target(labels={"team": "podinfo"})
+    harness.given_canary()
+    for _ in range(3):
+        harness.reconcile()
+
+    ready = harness.condition("Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
+    assert "none of the selector labels app, name, app.kubernetes.io/name" in ready["message"]
+    assert len(warnings(harness, "InvalidSpec")) == 1
+
+
+def test_a_primary_that_another_owner_holds_is_reported_not_taken(harness: Harness) -> None:
+    harness.env.require_emulator()
+    harness.given_target()
+    foreign = deployment("podinfo-primary", harness.namespace, labels={"app": "other"})
+    raw(harness.kube.apps.create_namespaced_deployment, harness.namespace, foreign)
+    harness.given_canary()
+    for _ in range(3):
+        harness.reconcile()
+
+    ready = harness.condition("Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "NotOwned")
+    assert "deployment podinfo-primary exists and is not owned by this Canary" in ready["message"]
+    assert len(warnings(harness, "NotOwned")) == 1
+    primary = harness.deployment("podinfo-primary")
+    assert primary is not None
+    assert primary["spec"]["selector"]["matchLabels"] == {"app": "other"}
