@@ -94,16 +94,30 @@ def raw(call: Callable[..., Any], *args: Any, **kwargs: Any) -> JSON:
 
     Safe requests are retried on 429, 5xx and lost connections (`RETRY`): reads, and writes that
     cannot apply twice (a replace or patch carrying a resourceVersion; a create with a fixed name,
-    which the server refuses a second time with 409 AlreadyExists). A create whose earlier attempt
-    may have been carried out (5xx or a lost connection) and that is then refused with 409
-    AlreadyExists counts as done, and returns {}. Errors: the last ApiException or
-    urllib3 HTTPError once the policy gives up; other errors at once.
+    which the server refuses a second time with 409 AlreadyExists, raised to the caller).
+    Errors: the last ApiException or urllib3 HTTPError once the policy gives up; others at once.
     """
+    return _call(call, args, kwargs, exists_is_done=False)
+
+
+def create_once(call: Callable[..., Any], *args: Any, **kwargs: Any) -> JSON:
+    """`raw` for a create that only this caller makes (an Event named after its content): when an
+    earlier attempt may have been carried out (5xx or a lost connection) and the retry is refused
+    with 409 AlreadyExists, the create counts as done and {} is returned.
+
+    Not for objects that others may create too (a Lease): there the 409 means someone else won.
+    """
+    return _call(call, args, kwargs, exists_is_done=True)
+
+
+def _call(
+    call: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], exists_is_done: bool
+) -> JSON:
     kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT)
     if not _safe_to_retry(call, args, kwargs):
         return _once(call, args, kwargs)
     policy = RETRY
-    creating = _verb(call) == "create"
+    creating = exists_is_done and _verb(call) == "create"
     uncertain = False
 
     def attempt() -> JSON:

@@ -11,7 +11,15 @@ from kubernetes.client.exceptions import ApiException
 
 from canary.api.canary import Canary, CanaryStatus
 from canary.api.common import API_VERSION, GROUP, VERSION, Condition
-from canary.kube.client import MERGE_PATCH, Kube, is_conflict, is_not_found, raw, read
+from canary.kube.client import (
+    MERGE_PATCH,
+    Kube,
+    create_once,
+    is_conflict,
+    is_not_found,
+    raw,
+    read,
+)
 
 JSON = dict[str, Any]
 PLURAL = "canaries"
@@ -159,7 +167,7 @@ def record_event(
 ) -> None:
     body = event_body(about, type_, reason, message, now)
     try:
-        raw(kube.core.create_namespaced_event, about.namespace, body)
+        create_once(kube.core.create_namespaced_event, about.namespace, body)
     except ApiException as error:
         if not is_conflict(error):
             raise

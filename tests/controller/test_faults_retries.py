@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from kubernetes import client
 from canary.controller.queue import MAX_BACKOFF, backoff
 from canary.kube import client as kube_client
 from canary.kube.client import Kube, raw, read
+from canary.kube.status import Involved, record_event
 from canary.sandbox import testing
 from canary.sandbox.faults import CUT_AFTER, CUT_BEFORE, FaultPlan
 from canary.sandbox.server import ApiServer
@@ -97,11 +99,28 @@ def test_a_429_asking_for_more_than_the_budget_gives_up_at_once(
     assert waits == []
 
 
-def test_a_create_cut_after_it_was_carried_out_is_done_once(server: ApiServer, kube: Kube) -> None:
+def test_an_event_cut_after_it_was_created_is_recorded_once(server: ApiServer, kube: Kube) -> None:
     server.api.faults.set(
         FaultPlan(rate=1.0, outcomes=(CUT_AFTER,), verbs=frozenset({"create"}), limit=1)
     )
-    raw(kube.core.create_namespaced_config_map, NS, config_map("once"))
+    about = Involved("app", NS, "uid-1")
+    record_event(kube, about, "Warning", "Test", "once", datetime(2026, 1, 1, tzinfo=UTC))
+    assert server.api.faults.injected[CUT_AFTER] == 1
+    server.api.faults.clear()
+    events = raw(kube.core.list_namespaced_event, NS)["items"]
+    assert [(e["reason"], e["count"]) for e in events] == [("Test", 1)]
+
+
+def test_a_create_cut_after_it_was_carried_out_is_refused_as_already_existing(
+    server: ApiServer, kube: Kube
+) -> None:
+    """Only the caller knows whether another writer could have made it (a Lease): raw says so."""
+    server.api.faults.set(
+        FaultPlan(rate=1.0, outcomes=(CUT_AFTER,), verbs=frozenset({"create"}), limit=1)
+    )
+    with pytest.raises(client.ApiException) as raised:
+        raw(kube.core.create_namespaced_config_map, NS, config_map("once"))
+    assert raised.value.status == 409
     assert server.api.faults.injected[CUT_AFTER] == 1
     server.api.faults.clear()
     names = [i["metadata"]["name"] for i in raw(kube.core.list_namespaced_config_map, NS)["items"]]
