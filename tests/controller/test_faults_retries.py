@@ -12,12 +12,16 @@ import urllib3
 from kubernetes import client
 
 from canary.controller.queue import MAX_BACKOFF, backoff
+from canary.controller.reconcile import Reconciler
+from canary.controller.runtime import Controller, Options
 from canary.kube import client as kube_client
 from canary.kube.client import Kube, raw, read
+from canary.kube.istio import IstioRouter
 from canary.kube.status import Involved, record_event
 from canary.sandbox import testing
 from canary.sandbox.faults import CUT_AFTER, CUT_BEFORE, FaultPlan
 from canary.sandbox.server import ApiServer
+from tests.controller.kube_harness import FakeMonotonic
 
 JSON = dict[str, Any]
 NS = "default"
@@ -188,3 +192,48 @@ def test_the_backoff_of_a_failing_canary(
     failures: int, interval: float, recheck: float | None, expected: float
 ) -> None:
     assert backoff(failures, interval, recheck) == expected
+
+
+class Scripted(Reconciler):
+    """Answers each reconcile from a script: a requeue in seconds, or an error to raise."""
+
+    script: list[float | Exception]
+
+    def reconcile(self, namespace: str, name: str) -> float | None:
+        step = self.script.pop(0)
+        if isinstance(step, Exception):
+            raise step
+        return step
+
+
+def _delays(script: list[float | Exception], interval: str) -> list[float]:
+    """The delay the controller queues after each reconcile of one Canary."""
+    clock = FakeMonotonic()
+    kube = Kube.of(client.ApiClient(client.Configuration(host="http://127.0.0.1:9")))
+    reconciler = Scripted(kube, IstioRouter(kube))
+    reconciler.script = list(script)
+    controller = Controller(kube, reconciler, Options(metrics_addr=None), clock=clock)
+    canary = {"metadata": {"namespace": "n", "name": "c", "generation": 1},
+              "spec": {"analysis": {"interval": interval}}}  # fmt: skip
+    controller.on_canary("ADDED", canary)
+    delays = []
+    for _ in script:
+        key = controller.queue.get(timeout=0)
+        assert key == ("n", "c")
+        controller._reconcile(key)
+        controller.queue.done(key)
+        delay = controller.queue.pending()[key] - clock.now
+        delays.append(delay)
+        clock.advance(delay)
+    return delays
+
+
+def test_a_failing_canary_is_retried_at_least_once_per_interval() -> None:
+    boom = RuntimeError("boom")
+    assert _delays([boom] * 6, "2s") == [0.5, 1.0, 2.0, 2.0, 2.0, 2.0]
+
+
+def test_failures_never_push_a_short_recheck_further_away() -> None:
+    boom = RuntimeError("boom")
+    delays = _delays([1.0, boom, boom, boom, boom, 1.0], "1m")
+    assert delays == [1.0, 0.5, 1.0, 1.0, 1.0, 1.0]
