@@ -9,23 +9,31 @@ The rules, in order (argo-kayenta.md section 7):
 3. Each side constant but different: Gaussian noise with sd 1e-5 * |value| breaks the ties.
    Kayenta draws it from an unseeded global Random; we seed it (``noise_seed``) to stay
    deterministic.
-4. The interval and Hodges-Lehmann estimate of experiment - control (``mannwhitney``).
-5. The tolerance band is +/- tolerance * |estimate|; the effect size is mean(exp)/mean(ctl) (NaN
-   when a mean is 0) or the common-language effect size P(exp > ctl) + P(exp = ctl)/2.
-6. ``High`` when the direction allows an increase, the interval's lower end is above the band and
+4. Not in Kayenta: when the samples are too small for the exact test to reach the confidence
+   whatever the data (2 / C(n_exp + n_ctl, n_exp) > 1 - confidence), or the interval is R's
+   fallback to the search range (the confidence is not achievable), ``NotEnoughData``, with the
+   minimum sample size in the reason: never High or Low on evidence that cannot support it.
+5. The interval and Hodges-Lehmann estimate of experiment - control (``mannwhitney``).
+6. The tolerance band is +/- tolerance * |estimate|; the effect size is mean(exp)/mean(ctl) or
+   the common-language effect size P(exp > ctl) + P(exp = ctl)/2. A control mean of 0 gives a
+   ratio of +inf (-inf) for a positive (negative) experiment mean, an experiment mean of 0 a
+   ratio of 0, both 0 NaN; Kayenta's meanRatio says NaN whenever a mean is 0, but its own test
+   suite ("Zero Mean: Critical Metric") wants such a High flagged critical, which +inf gives.
+7. ``High`` when the direction allows an increase, the interval's lower end is above the band and
    the effect is NaN or >= allowedIncrease; ``Low`` mirrors it; otherwise ``Pass``. A failure to
    compute gives ``Error``.
-7. A critical metric's result is flagged critical when High with effect >= criticalIncrease, Low
+8. A critical metric's result is flagged critical when High with effect >= criticalIncrease, Low
    with effect <= criticalDecrease, or Nodata.
 
-Deliberate departures are options on ``JudgeOptions``, all off by default.
+Deliberate departures are options on ``JudgeOptions``; the defaults follow Kayenta's answers
+(docs/internals/judge-small-samples.md).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol
 
@@ -37,6 +45,10 @@ from canary.analysis.mannwhitney import (
     MannWhitneyError,
     MannWhitneyResult,
     RootFinder,
+    exact_min_p_value,
+    minimum_other_size,
+    minimum_sample_size,
+    reaches,
     wilcox_test,
 )
 from canary.analysis.preprocess import NanStrategy, OutlierStrategy, preprocess
@@ -52,6 +64,8 @@ class Classification(StrEnum):
     LOW = "Low"
     NODATA = "Nodata"
     NODATA_FAIL_METRIC = "NodataFailMetric"
+    NOT_ENOUGH_DATA = "NotEnoughData"
+    """Too few points for the requested confidence: neither a pass nor a regression."""
     ERROR = "Error"
 
 
@@ -123,7 +137,15 @@ class JudgeOptions:
     estimate_correction: bool = False
     """Keep the continuity correction for the estimate, as Kayenta's port does (R drops it)."""
     critical_when_effect_unknown: bool = False
-    """Flag a critical High/Low whose effect is NaN (e.g. the control's mean is 0) as critical."""
+    """Flag a critical High/Low whose effect is NaN (both means 0, or with
+    ``nan_ratio_at_zero_mean``) as critical."""
+    nan_ratio_at_zero_mean: bool = False
+    """Kayenta's meanRatio: NaN when either mean is 0, which then never makes a result critical
+    unless ``critical_when_effect_unknown`` (the behaviour before issue 9). By default a zero
+    control mean gives +/-inf and a zero experiment mean 0, as the ratio is."""
+    judge_small_samples: bool = False
+    """Label samples too small for the confidence as Kayenta does (High/Low from R's fallback
+    interval, the search range) instead of ``NotEnoughData``."""
     critical_on_error: bool = False
     """Flag a critical metric that could not be computed (Error) as critical."""
     noise_seed: int = 0
@@ -182,10 +204,23 @@ class MetricResult:
         }
 
     def to_check(self) -> CheckResult:
-        """Pass -> PASS; High, Low, NodataFailMetric -> FAIL; Nodata -> the no-data policy;
+        """Pass -> PASS; High, Low, NodataFailMetric -> FAIL; Nodata and NotEnoughData -> the
+        no-data policy;
         Error -> HOLD (nothing was learnt, so neither advance nor count a failure)."""
         if self.classification is Classification.NODATA:
             return no_data_result(self.name, self.no_data, threshold=self.band(), missing="a side")
+        if self.classification is Classification.NOT_ENOUGH_DATA:
+            check = no_data_result(
+                self.name, self.no_data, threshold=self.band(), missing="enough points"
+            )
+            policy = check.reason.split("; ", 1)[-1]  # what the no-data policy makes of it
+            reason = f"{self.reason}; {policy}"
+            evidence = {
+                **check.evidence,
+                **self.evidence,
+                "classification": self.classification.value,
+            }
+            return replace(check, reason=reason, evidence=evidence)
         verdict = {
             Classification.PASS: Verdict.PASS,
             Classification.HIGH: Verdict.FAIL,
@@ -299,7 +334,12 @@ def compare(
     evidence: dict[str, object],
 ) -> MetricResult:
     """Steps 3 to 7: the test, the band, the effect size and the label."""
-    effect = effect_size(config.effect_size.measure, ctl, exp)
+    effect = effect_size(
+        config.effect_size.measure, ctl, exp, nan_at_zero=options.nan_ratio_at_zero_mean
+    )
+    if not options.judge_small_samples and not reaches(config.confidence, exp.size, ctl.size):
+        evidence["minExactPValue"] = exact_min_p_value(exp.size, ctl.size)
+        return not_enough_data(config, exp.size, ctl.size, evidence, effect)
     test_ctl, test_exp, noised = break_constant_ties(ctl, exp, options.noise_seed)
     test = wilcox_test(
         test_exp,
@@ -319,6 +359,10 @@ def compare(
             "noiseAdded": noised,
         }
     )
+    if not test.interval_achieved and not options.judge_small_samples:
+        # Ties can leave the normal approximation short of the confidence even when the exact
+        # bound allows it: the interval would be the search range, which proves nothing.
+        return not_enough_data(config, exp.size, ctl.size, evidence, effect, tied=True)
     label = label_for(config, test, half_width, effect)
     critical = config.critical and is_critical(config, label, effect, options)
     return result(
@@ -333,12 +377,58 @@ def compare(
     )
 
 
-def effect_size(measure: EffectMeasure, ctl: FloatArray, exp: FloatArray) -> float:
+def not_enough_data(
+    config: MetricConfig,
+    n_experiment: int,
+    n_control: int,
+    evidence: dict[str, object],
+    effect: float,
+    *,
+    tied: bool = False,
+) -> MetricResult:
+    """NotEnoughData, with what the samples can reach and the sample size that would do."""
+    confidence = format_number(100 * config.confidence)
+    smallest = minimum_sample_size(config.confidence)
+    other = minimum_other_size(min(n_experiment, n_control), config.confidence)
+    need = f"at least {smallest} points a side"
+    if other is not None and other != smallest and min(n_experiment, n_control) < smallest:
+        need += f" (or {min(n_experiment, n_control)} against {other})"
+    floor = format_number(exact_min_p_value(n_experiment, n_control))
+    if tied:
+        why = (
+            f"with these ties no {confidence}% interval of canary - baseline excludes any "
+            "shift (the requested confidence is not achievable)"
+        )
+    else:
+        why = (
+            f"the exact two-sided p-value cannot go below {floor}, so no {confidence}% interval "
+            "of canary - baseline can exclude 0"
+        )
+    evidence["minimumSampleSize"] = smallest
+    # R's fallback "interval" is the search range: reporting it would claim what it cannot.
+    evidence.pop("interval", None)
+    evidence.pop("bounds", None)
+    return result(
+        config,
+        Classification.NOT_ENOUGH_DATA,
+        f"not enough data: {n_experiment} canary and {n_control} baseline points: {why}; "
+        f"{need} are needed",
+        evidence,
+        effect=effect,
+    )
+
+
+def effect_size(
+    measure: EffectMeasure, ctl: FloatArray, exp: FloatArray, *, nan_at_zero: bool = False
+) -> float:
+    """The mean ratio mean(exp) / mean(ctl), or the CLES (see the module docstring for zeros)."""
     if measure is EffectMeasure.CLES:
         return common_language_effect_size(ctl, exp)
     control_mean, experiment_mean = float(ctl.mean()), float(exp.mean())
-    if control_mean == 0.0 or experiment_mean == 0.0:
+    if nan_at_zero and (control_mean == 0.0 or experiment_mean == 0.0):
         return math.nan
+    if control_mean == 0.0:
+        return math.nan if experiment_mean == 0.0 else math.copysign(math.inf, experiment_mean)
     return experiment_mean / control_mean
 
 

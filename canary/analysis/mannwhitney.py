@@ -7,6 +7,12 @@ that statistic over the shift d with a root finder, and the Hodges-Lehmann estim
 at z = 0 *without* the continuity correction (R sets correct <- FALSE before that uniroot call;
 Kayenta's port keeps the correction, which moves the estimate by at most one step).
 
+When even complete separation of the samples cannot reach the requested confidence, R falls
+back to the ends of the search range and warns "requested conf.level not achievable"; that range
+is not a confidence interval, so ``interval_achieved`` says whether it is one, and
+``exact_min_p_value`` / ``minimum_sample_size`` say how small a sample is too small whatever the
+data (the exact null distribution of W, Mann and Whitney 1947).
+
 R's uniroot stops at an absolute tolerance of 1e-4, which is noise for metrics measured in
 1e-3..1e-5 (Kayenta's "Problem Case"). ``RootFinder(exact=True)`` returns the exact jump of the
 step function instead (``steproot``), whatever the data's scale; the default reproduces R.
@@ -90,6 +96,8 @@ class MannWhitneyResult:
     confidence: float
     n_experiment: int
     n_control: int
+    interval_achieved: bool = True
+    """False when an end is R's fallback (the search range): the confidence is not reachable."""
 
     def to_evidence(self) -> dict[str, object]:
         return {
@@ -102,6 +110,8 @@ class MannWhitneyResult:
             "confidence": self.confidence,
             "experimentSize": self.n_experiment,
             "controlSize": self.n_control,
+            "intervalAchieved": self.interval_achieved,
+            "minExactPValue": exact_min_p_value(self.n_experiment, self.n_control),
         }
 
 
@@ -124,7 +134,7 @@ def wilcox_test(
         raise MannWhitneyError(f"confidence must be in (0, 1), got {confidence}")
     statistic, z = standardized_statistic(x, y)
     p_value = two_sided_p_value(z)
-    interval = confidence_interval(x, y, confidence, root_finder)
+    interval, achieved = confidence_interval(x, y, confidence, root_finder)
     estimate = hodges_lehmann_estimate(x, y, root_finder, correct=estimate_correction)
     return MannWhitneyResult(
         statistic=statistic,
@@ -135,7 +145,47 @@ def wilcox_test(
         confidence=confidence,
         n_experiment=len(x),
         n_control=len(y),
+        interval_achieved=achieved,
     )
+
+
+def exact_min_p_value(n_x: int, n_y: int) -> float:
+    """The smallest two-sided p-value the exact rank-sum test can give for n_x against n_y.
+
+    Under the null hypothesis every split of the n_x + n_y ranks is equally likely; the most
+    extreme outcomes (all of x above all of y, or all below) have probability 1 / C(n, n_x) each,
+    so p >= 2 / C(n, n_x) (capped at 1). Ties only make the distribution coarser. 3 against 3
+    gives 0.1: no 90%-or-higher interval can exclude 0.
+    """
+    if n_x <= 0 or n_y <= 0:
+        return 1.0
+    return min(1.0, 2.0 / math.comb(n_x + n_y, n_x))
+
+
+def reaches(confidence: float, n_x: int, n_y: int) -> bool:
+    """Whether n_x against n_y points can reach `confidence` (two-sided) with the exact test."""
+    # The tolerance keeps 1 - 0.9 (0.0999...98 in binary) from refusing a p of exactly 0.1.
+    return exact_min_p_value(n_x, n_y) <= 1.0 - confidence + 1e-12
+
+
+def minimum_sample_size(confidence: float) -> int:
+    """The fewest points a side (equal sizes) for which `confidence` is reachable: 3 for 0.9,
+    4 for 0.95, 5 for 0.98 and 0.99, 6 for 0.995, 7 for 0.999."""
+    if not 0.0 < confidence < 1.0:
+        raise MannWhitneyError(f"confidence must be in (0, 1), got {confidence}")
+    n = 1
+    while not reaches(confidence, n, n):
+        n += 1
+    return n
+
+
+def minimum_other_size(n: int, confidence: float) -> int | None:
+    """With n points on one side, the fewest on the other for which `confidence` is reachable
+    (None when more than 10,000 would be needed)."""
+    for other in range(1, 10_001):
+        if reaches(confidence, n, other):
+            return other
+    return None
 
 
 def as_sample(values: Sequence[float] | FloatArray, label: str) -> FloatArray:
@@ -185,31 +235,41 @@ def wdiff(x: FloatArray, y: FloatArray, shift: float, zq: float, *, correct: boo
 
 def confidence_interval(
     x: FloatArray, y: FloatArray, confidence: float, root_finder: RootFinder
-) -> tuple[float, float]:
-    """The shifts at which the statistic crosses +z and -z, z = qnorm(1 - alpha/2)."""
+) -> tuple[tuple[float, float], bool]:
+    """The shifts at which the statistic crosses +z and -z, z = qnorm(1 - alpha/2), and whether
+    both were found (False: an end is R's fallback to the search range)."""
     z = float(stats.norm.ppf(1 - (1 - confidence) / 2))
-    return (
-        interval_root(x, y, z, root_finder),
-        interval_root(x, y, -z, root_finder),
-    )
+    lower, lower_found = interval_root(x, y, z, root_finder)
+    upper, upper_found = interval_root(x, y, -z, root_finder)
+    return (lower, upper), lower_found and upper_found
 
 
 def search_range(x: FloatArray, y: FloatArray) -> tuple[float, float]:
     return float(x.min() - y.max()), float(x.max() - y.min())
 
 
-def interval_root(x: FloatArray, y: FloatArray, zq: float, root_finder: RootFinder) -> float:
-    """R's root(zq): an endpoint when the crossing lies outside the search range, else uniroot."""
+def interval_root(
+    x: FloatArray, y: FloatArray, zq: float, root_finder: RootFinder
+) -> tuple[float, bool]:
+    """R's root(zq): an end of the search range when the statistic does not cross zq inside it,
+    else uniroot's root; and whether the crossing exists at all.
+
+    At an end of the range one pair is tied; past it the samples are completely separated and
+    the statistic is at its extreme. When even that extreme does not pass zq, the end is only R's
+    fallback (its warning "requested conf.level not achievable"), and False says so.
+    """
     lower, upper = search_range(x, y)
+    beyond = max(1.0, upper - lower)
     f_lower = wdiff(x, y, lower, zq, correct=True)
     if f_lower <= 0:
-        return lower
+        return lower, wdiff(x, y, lower - beyond, zq, correct=True) > 0
     f_upper = wdiff(x, y, upper, zq, correct=True)
     if f_upper >= 0:
-        return upper
-    return root_finder.solve(
+        return upper, wdiff(x, y, upper + beyond, zq, correct=True) < 0
+    root = root_finder.solve(
         lambda d: wdiff(x, y, d, zq, correct=True), x, y, (lower, upper, f_lower, f_upper)
     )
+    return root, True
 
 
 def hodges_lehmann_estimate(

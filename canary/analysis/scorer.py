@@ -3,10 +3,12 @@
 Rules, in order (argo-kayenta.md section 7):
 
 1. Muted metrics are dropped.
-2. A group's score is Pass / (Pass + High + Low + NodataFailMetric) * 100; Nodata and Error are
-   not counted. A group with nothing to count shows 0 but counts as 100 in the summary.
+2. A group's score is Pass / (Pass + High + Low + NodataFailMetric) * 100; Nodata, NotEnoughData
+   and Error are not counted. A group with nothing to count shows 0 but counts as 100 in the
+   summary (the reason says so, rather than quoting the 0 next to a summary of 100).
 3. Any result flagged critical that is not Pass makes the summary 0.
-4. 50% or more Nodata results make the summary 0.
+4. 50% or more Nodata results make the summary 0; NotEnoughData (not in Kayenta) counts with
+   Nodata here, so a judgement made of samples too small to judge cannot pass.
 5. Otherwise the summary is the sum of group score * weight / 100. Groups without a weight share
    100 minus the given weights equally; nothing is renormalised; round half up to 2 decimals.
 6. Pass at or above the pass threshold, Marginal at or above the marginal one, else Fail.
@@ -34,6 +36,7 @@ COUNTED = (
     Classification.LOW,
     Classification.NODATA_FAIL_METRIC,
 )
+WITHOUT_DATA = (Classification.NODATA, Classification.NOT_ENOUGH_DATA)
 
 
 class Outcome(StrEnum):
@@ -176,13 +179,23 @@ def summary_score(
     ]
     if failed_critical:
         return 0.0, f"critical metric failed: {', '.join(failed_critical)}"
-    nodata = sum(r.classification is Classification.NODATA for r in results)
+    nodata = sum(r.classification in WITHOUT_DATA for r in results)
     if 100.0 * nodata / len(results) >= NODATA_LIMIT_PERCENT:
-        return 0.0, f"{nodata} of {len(results)} metrics have no data (50% or more)"
+        return 0.0, (
+            f"{nodata} of {len(results)} metrics have no data or not enough data (50% or more)"
+        )
     total = sum(group.effective_score * group.weight / 100.0 for group in groups)
     summary = round_half_up(total)
-    parts = ", ".join(f"{g.name} {format_number(g.score)}" for g in groups)
+    parts = ", ".join(group_part(g) for g in groups)
     return summary, f"score {format_number(summary)} from groups ({parts})"
+
+
+def group_part(group: GroupScore) -> str:
+    """A group as the summary counts it: its score and weight, or why it counts as 100."""
+    weight = f"weight {format_number(group.weight)}"
+    if group.no_data:
+        return f"{group.name} 100 ({weight}; nothing counted, so Kayenta counts it as 100)"
+    return f"{group.name} {format_number(group.score)} ({weight})"
 
 
 def round_half_up(value: float, places: int = 2) -> float:

@@ -64,9 +64,10 @@ class MetricInputModel(Model):
     must_have_data: bool = False
     groups: list[str] = []
     muted: bool = False
-    classification: Literal["Pass", "High", "Low", "Nodata", "NodataFailMetric", "Error"] | None = (
-        None
-    )
+    classification: (
+        Literal["Pass", "High", "Low", "Nodata", "NodataFailMetric", "NotEnoughData", "Error"]
+        | None
+    ) = None
 
 
 class ThresholdsInput(Model):
@@ -78,6 +79,8 @@ class OptionsInput(Model):
     root_finder: Literal["r", "scaleAware"] = "r"
     estimate_correction: bool = False
     critical_when_effect_unknown: bool = False
+    nan_ratio_at_zero_mean: bool = False
+    judge_small_samples: bool = False
     critical_on_error: bool = False
     noise_seed: int = 0
 
@@ -198,6 +201,8 @@ def judge_options(options: OptionsInput) -> JudgeOptions:
         else R_ROOT_FINDER,
         estimate_correction=options.estimate_correction,
         critical_when_effect_unknown=options.critical_when_effect_unknown,
+        nan_ratio_at_zero_mean=options.nan_ratio_at_zero_mean,
+        judge_small_samples=options.judge_small_samples,
         critical_on_error=options.critical_on_error,
         noise_seed=options.noise_seed,
     )

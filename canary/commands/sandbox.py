@@ -15,6 +15,7 @@ from kubernetes import client
 from canary.sandbox import crds
 from canary.sandbox.deployments import Behaviour, DeploymentSimulator, Flapping, NeverReady, Ready
 from canary.sandbox.errors import ApiError
+from canary.sandbox.faults import FaultPlan
 from canary.sandbox.server import ApiServer
 
 
@@ -65,7 +66,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=2.0,
         help="seconds until a Deployment is ready, or the flapping period",
     )
+    api.add_argument(
+        "--faults",
+        type=_fault_plan,
+        metavar="SPEC",
+        help="inject faults, e.g. rate=0.1,outcomes=500:503:429:409:cut-before:cut-after,"
+        "verbs=get:patch,resources=deployments,clients=canary-controller,retry-after=1,"
+        "watch-cut=5,seed=1 (see docs/operations/api-faults.md)",
+    )
     api.set_defaults(handler=run_apiserver)
+
+
+def _fault_plan(text: str) -> FaultPlan:
+    try:
+        return FaultPlan.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _behaviour(args: argparse.Namespace) -> Behaviour:
@@ -79,7 +95,9 @@ def _behaviour(args: argparse.Namespace) -> Behaviour:
 def run_apiserver(args: argparse.Namespace) -> int:
     paths = [crds.shipped_istio()] if args.istio else []
     try:
-        server = ApiServer(args.host, args.port, [*paths, *args.crd], history=args.history)
+        server = ApiServer(
+            args.host, args.port, [*paths, *args.crd], history=args.history, faults=args.faults
+        )
     except (OSError, ApiError, yaml.YAMLError) as exc:
         print(f"canary sandbox apiserver: {exc}", file=sys.stderr)
         return 1

@@ -1,12 +1,19 @@
-"""`canary validate`: checks Canary, MetricTemplate and AlertProvider manifests."""
+"""`canary validate`: checks Canary, MetricTemplate and AlertProvider manifests, and the names
+the controller would derive from each Canary (and from its target, when the same files hold it)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
-from canary.api.loading import InvalidObject, parse, read_documents
+from canary.api.canary import Canary
+from canary.api.loading import Document, InvalidObject, parse, read_documents
+from canary.kube.names import name_problems
+from canary.kube.revision import config_refs
+
+Targets = dict[tuple[str, str], dict[str, Any]]
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -20,13 +27,42 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    targets = _deployments(args.files)
     invalid = 0
     for path in args.files:
-        invalid += validate_file(path)
+        invalid += validate_file(path, targets)
     return 1 if invalid else 0
 
 
-def validate_file(path: Path) -> int:
+def _deployments(paths: list[Path]) -> Targets:
+    """The Deployments in the files, by (namespace, name): targets whose labels can be checked."""
+    found: Targets = {}
+    for path in paths:
+        try:
+            documents = list(read_documents(path)) if path.is_file() else []
+        except InvalidObject:
+            continue  # reported when the file itself is validated
+        for document in documents:
+            body = document.body
+            if document.kind == "Deployment" and isinstance(body, dict):
+                meta = body.get("metadata") or {}
+                found[(str(meta.get("namespace") or "default"), str(meta.get("name")))] = body
+    return found
+
+
+def _check(document: Document, targets: Targets) -> None:
+    """Parse the document; for a Canary also check every name derived from it (InvalidObject)."""
+    parsed = parse(document)
+    if not isinstance(parsed, Canary):
+        return
+    target = targets.get((parsed.metadata.namespace, parsed.spec.target_ref.name))
+    refs = config_refs((target or {}).get("spec", {}).get("template") or {})
+    problems = name_problems(parsed, target, refs.config_maps, refs.secrets)
+    if problems:
+        raise InvalidObject(document.source, problems)
+
+
+def validate_file(path: Path, targets: Targets | None = None) -> int:
     """Prints one line per document; returns how many were invalid."""
     if not path.is_file():
         print(f"{path}: no such file", file=sys.stderr)
@@ -44,7 +80,7 @@ def validate_file(path: Path) -> int:
             )
             continue
         try:
-            parse(document)
+            _check(document, targets or {})
         except InvalidObject as error:
             _print_problems(error)
             invalid += 1

@@ -11,6 +11,20 @@ from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 
+FIRST_BACKOFF = 0.5
+MAX_BACKOFF = 60.0
+
+
+def backoff(failures: int, interval: float, recheck: float | None = None) -> float:
+    """Seconds before retrying a Canary whose reconcile failed `failures` times in a row (>= 1).
+
+    Doubles from FIRST_BACKOFF but never beyond the Canary's own analysis `interval` (seconds),
+    nor beyond the re-check its last good reconcile asked for (`recheck`), nor MAX_BACKOFF: a
+    failure must not make a Canary that waits for its pods sleep longer than a success would.
+    """
+    cap = min(MAX_BACKOFF, interval, recheck if recheck is not None else MAX_BACKOFF)
+    return float(min(cap, FIRST_BACKOFF * 2 ** max(0, failures - 1)))
+
 
 class WorkQueue(Generic[K]):
     """Keys become due at a time; `get` hands out due keys, never one that is being processed.

@@ -8,11 +8,21 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 import structlog
+from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from canary.analysis.results import CheckResult
 from canary.api.canary import Canary, Phase, Webhook, WebhookType
 from canary.api.loading import describe
+from canary.controller.blocked import (
+    INVALID_SPEC,
+    PERMANENT_RETRY,
+    READY,
+    RECONCILED,
+    TARGET_NOT_FOUND,
+    Blocked,
+    blocked_by,
+)
 from canary.controller.requests import manual_request
 from canary.engine import engine
 from canary.engine.types import (
@@ -34,10 +44,17 @@ from canary.engine.types import (
 )
 from canary.kube import autoscalers, workloads
 from canary.kube.client import Kube
-from canary.kube.names import FINALIZER, Names
+from canary.kube.names import FINALIZER, Names, name_problems
 from canary.kube.readiness import deployment_readiness
 from canary.kube.revision import ConfigRefs, revision
-from canary.kube.status import Involved, read_canary, record_event, set_finalizer, write_status
+from canary.kube.status import (
+    Involved,
+    read_canary,
+    record_event,
+    set_condition,
+    set_finalizer,
+    write_status,
+)
 from canary.protocols import Analyzer, Notifier, TrafficRouter, WebhookRunner
 from canary.webhooks import payload_context
 
@@ -100,6 +117,8 @@ class Reconciler:
     observer: DecisionObserver | None = None
     may_write: Callable[[], bool] = lambda: True
     """False when this replica is not the leader: the reconcile then changes nothing."""
+    _not_found: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Reconciles in a row that met a 404, by Canary (a 404 that persists is permanent)."""
 
     def reconcile(self, namespace: str, name: str) -> float | None:
         """Reconcile once; the seconds until the next reconcile, or None to wait for a change."""
@@ -115,7 +134,19 @@ class Reconciler:
         except ValidationError as error:
             self._invalid(obj, error)
             return None
-        return self._reconcile(canary, obj)
+        key = (namespace, name)
+        try:
+            requeue = self._reconcile(canary, obj)
+        except Exception as error:
+            not_found = isinstance(error, ApiException) and error.status == 404
+            streak = self._not_found.get(key, 0) + 1 if not_found else 0
+            self._not_found[key] = streak
+            blocked = blocked_by(error, streak)
+            if blocked is None:
+                raise
+            return self._block(canary, blocked)
+        self._not_found.pop(key, None)
+        return requeue
 
     def _reconcile(self, canary: Canary, obj: JSON) -> float | None:
         now = self.clock()
@@ -124,20 +155,30 @@ class Reconciler:
             if FINALIZER not in (obj["metadata"].get("finalizers") or []):
                 return None  # nothing to undo: the ownerReferences clean up
         else:
-            set_finalizer(self.kube, obj, FINALIZER, canary.spec.revert_on_deletion)
             if world.target is None:
                 target = canary.spec.target_ref.name
-                self._event(
-                    canary, "Warning", "TargetNotFound", f"deployment {target} not found", now
-                )
+                message = f"deployment {target} not found"
+                self._block(canary, Blocked(TARGET_NOT_FOUND, message))
                 return canary.spec.analysis.interval_seconds
+            problems = name_problems(
+                canary, world.target, world.renamed.config_maps, world.renamed.secrets
+            )
+            if problems:
+                # Checked before the first write: the API server would refuse these names (422).
+                return self._block(canary, Blocked(INVALID_SPEC, "; ".join(problems)))
+            set_finalizer(self.kube, obj, FINALIZER, canary.spec.revert_on_deletion)
             if not canary.spec.suspend:
                 self._keep_objects_in_sync(canary, world)
-        needs = engine.needs(canary, world.revision, now)
+        ready = deployment_readiness(world.target, canary.spec.ready_thresholds.canary).ready
+        request = manual_request(canary.metadata.annotations)
+        needs = engine.needs(canary, world.revision, now, canary_ready=ready, request=request)
         decision = engine.decide(canary, self._observations(canary, world, needs, now))
         for action in decision.actions:
             self._carry_out(action, canary, world, now)
         decision.status.observed_generation = obj["metadata"].get("generation")
+        set_condition(
+            decision.status, READY, "True", RECONCILED, "every write was carried out", now
+        )
         write_status(self.kube, canary.metadata.namespace, canary.metadata.name, decision.status)
         if world.deleting:
             self._release(canary)
@@ -344,6 +385,27 @@ class Reconciler:
             log.warning(
                 "event not recorded", canary=canary.metadata.name, reason=reason, error=str(error)
             )
+
+    def _block(self, canary: Canary, blocked: Blocked) -> float:
+        """Report a permanent error: Ready=False with its reason in status, and one Warning
+        Event when the reason or message is new (not one per retry); then look again slowly."""
+        now = self.clock()
+        status = canary.status.model_copy(deep=True)
+        changed = set_condition(status, READY, "False", blocked.reason, blocked.message, now)
+        log.warning(
+            "canary blocked",
+            canary=canary.metadata.name,
+            namespace=canary.metadata.namespace,
+            reason=blocked.reason,
+            error=blocked.message,
+        )
+        if changed:
+            self._event(canary, "Warning", blocked.reason, blocked.message, now)
+            try:
+                write_status(self.kube, canary.metadata.namespace, canary.metadata.name, status)
+            except Exception as error:
+                log.warning("status not written", canary=canary.metadata.name, error=str(error))
+        return max(PERMANENT_RETRY, canary.spec.analysis.interval_seconds)
 
     def _invalid(self, obj: JSON, error: ValidationError) -> None:
         """An invalid Canary is reported (log and Warning event) and left alone until it changes."""

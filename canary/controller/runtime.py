@@ -11,11 +11,11 @@ from typing import Any
 
 import structlog
 
-from canary.api.common import GROUP, VERSION
+from canary.api.common import GROUP, VERSION, parse_duration
 from canary.controller.endpoints import Endpoints
 from canary.controller.leader import LeaderElector
 from canary.controller.metrics import ControllerMetrics
-from canary.controller.queue import WorkQueue
+from canary.controller.queue import WorkQueue, backoff
 from canary.controller.reconcile import Reconciler
 from canary.controller.requests import REQUEST_ANNOTATION
 from canary.controller.watches import Watcher
@@ -26,7 +26,7 @@ from canary.kube.revision import ConfigRefs, config_refs
 JSON = dict[str, Any]
 Key = tuple[str, str]
 log = structlog.get_logger("canary.controller")
-MAX_BACKOFF = 60.0
+DEFAULT_INTERVAL = 60.0
 
 
 @dataclass
@@ -56,6 +56,8 @@ class Index:
     """Canary key -> what in it calls for a reconcile (generation, deletion, request)."""
     targets: dict[Key, str] = field(default_factory=dict)
     """Canary key -> target Deployment name."""
+    intervals: dict[Key, float] = field(default_factory=dict)
+    """Canary key -> its analysis interval in seconds (the cap of its retry backoff)."""
     configs: dict[Key, ConfigRefs] = field(default_factory=dict)
     """(namespace, Deployment) -> the ConfigMaps and Secrets its pods use."""
 
@@ -74,6 +76,15 @@ def _canary_signature(obj: JSON) -> tuple[Any, ...]:
         meta.get("deletionTimestamp"),
         annotations.get(REQUEST_ANNOTATION),
     )
+
+
+def _interval(obj: JSON) -> float:
+    """The Canary's analysis interval in seconds (the default when absent or unreadable)."""
+    text = ((obj.get("spec") or {}).get("analysis") or {}).get("interval")
+    try:
+        return parse_duration(text) if isinstance(text, str) else DEFAULT_INTERVAL
+    except ValueError:
+        return DEFAULT_INTERVAL
 
 
 class Controller:
@@ -95,6 +106,8 @@ class Controller:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._failures: dict[Key, int] = {}
+        self._rechecks: dict[Key, float] = {}
+        """The requeue each Canary's last successful reconcile asked for."""
         self.elector = (
             LeaderElector(
                 kube,
@@ -206,7 +219,9 @@ class Controller:
         except Exception as error:
             failures = self._failures.get(key, 0) + 1
             self._failures[key] = failures
-            delay = min(MAX_BACKOFF, 0.5 * 2**failures)
+            with self._lock:
+                interval = self.index.intervals.get(key, DEFAULT_INTERVAL)
+            delay = backoff(failures, interval, self._rechecks.get(key))
             self.metrics.reconcile_failed(namespace, name)
             log.warning(
                 "reconcile failed",
@@ -221,7 +236,10 @@ class Controller:
             self.metrics.reconciles.observe(time.monotonic() - started)
         self._failures.pop(key, None)
         if requeue is not None:
+            self._rechecks[key] = requeue
             self.queue.add(key, requeue)
+        else:
+            self._rechecks.pop(key, None)
 
     # Watches
 
@@ -288,6 +306,7 @@ class Controller:
             if event == "DELETED":
                 self.index.canaries.pop(key, None)
                 self.index.targets.pop(key, None)
+                self.index.intervals.pop(key, None)
                 changed = True
             else:
                 changed = self.index.canaries.get(key) != signature
@@ -295,6 +314,7 @@ class Controller:
                 target = (obj.get("spec", {}).get("targetRef") or {}).get("name")
                 if target:
                     self.index.targets[key] = target
+                self.index.intervals[key] = _interval(obj)
         if changed:
             self.queue.add(key)
 

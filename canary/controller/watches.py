@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import structlog
+import urllib3
 from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
-from canary.kube.client import raw
+from canary.kube.client import RETRIED_CODES, raw, retry_after
 
 JSON = dict[str, Any]
 Handler = Callable[[str, JSON], None]
@@ -21,9 +23,13 @@ class Watcher:
     """Keeps `handler(event_type, object)` fed for one resource (in one namespace, or all).
 
     It lists first (every object is handed over as ADDED), then watches from the list's
-    resourceVersion. A stream that ends is resumed from the last resourceVersion seen; an
-    expired one (410 Gone) is replaced by a fresh list, as client-go's reflector does.
+    resourceVersion. A stream that ends, or whose connection is cut, is resumed from the last
+    resourceVersion seen (after a short jittered wait, so a cut loses no event and costs no list);
+    an expired one (410 Gone), or one cut `RESUMES` times in a row, is replaced by a fresh list, as
+    client-go's reflector does.
     """
+
+    RESUMES = 3
 
     def __init__(
         self,
@@ -69,8 +75,10 @@ class Watcher:
 
     def _watch_from(self, version: str, stop: threading.Event) -> None:
         """Watch until the history expires (return to list again) or `stop`."""
+        cuts = 0
         while not stop.is_set():
             self._watch = watch.Watch()  # type: ignore[no-untyped-call]
+            seen = version
             try:
                 for event in self._watch.stream(  # type: ignore[no-untyped-call]
                     self.list_call,
@@ -91,7 +99,15 @@ class Watcher:
                     version = str(obj.get("metadata", {}).get("resourceVersion") or version)
                     if kind != "BOOKMARK":
                         self.handler(kind, obj)
-            except ApiException as error:
-                if error.status == 410:
+            except (ApiException, urllib3.exceptions.HTTPError, ConnectionError) as error:
+                if isinstance(error, ApiException) and error.status == 410:
                     return
-                raise
+                if isinstance(error, ApiException) and error.status not in RETRIED_CODES:
+                    raise
+                # A cut stream, or a watch refused for now (429, 5xx): resume from `version`.
+                cuts = 0 if version != seen else cuts + 1
+                if cuts >= self.RESUMES:
+                    raise
+                log.debug("watch cut, resuming", watch=self.name, error=str(error)[:200])
+                wait = retry_after(error)
+                stop.wait(wait if wait is not None else random.uniform(0.05, 0.25) * self.backoff)

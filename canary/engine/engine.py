@@ -12,17 +12,39 @@ from canary.api.canary import Canary, Phase, WebhookType
 from canary.engine.endings import finalise, promoting
 from canary.engine.lifecycle import idle, initialize, on_deletion
 from canary.engine.run import run
-from canary.engine.strategies import next_step
-from canary.engine.tick import Tick, analysis_due, is_first_tick, is_new_revision, sequential_config
-from canary.engine.types import Decision, Needs, Observations
+from canary.engine.status import analysis_started
+from canary.engine.strategies import step_gate
+from canary.engine.tick import (
+    Tick,
+    analysis_due,
+    is_first_tick,
+    is_new_revision,
+    request_ends_tick,
+    sequential_config,
+)
+from canary.engine.types import Decision, ManualRequest, Needs, Observations
 
 IDLE_PHASES = frozenset({Phase.INITIALIZED, Phase.SUCCEEDED, Phase.FAILED, Phase.ABORTED})
 RUN_PHASES = frozenset({Phase.PROGRESSING, Phase.PAUSED, Phase.WAITING_PROMOTION})
 ANALYSIS_PHASES = frozenset({Phase.PROGRESSING, Phase.WAITING_PROMOTION})
 
 
-def needs(canary: Canary, revision: str, now: datetime) -> Needs:
-    """What decide() will want to know at `now`: whether to run the analysis, which gates to ask."""
+def needs(
+    canary: Canary,
+    revision: str,
+    now: datetime,
+    *,
+    canary_ready: bool = True,
+    request: ManualRequest | None = None,
+) -> Needs:
+    """What decide() will want to know at `now`: whether to run the analysis, which gates to ask.
+
+    `canary_ready` is whether the target (canary) Deployment is ready: while it is not, a run
+    asks only the rollback gate (once traffic has reached the canary), since decide() acts on
+    nothing else until it is ready, and a gate whose answer is dropped would be called again.
+    For the same reason a run's tick that acts on the operator's `request` (pause, resume,
+    promote) asks only the rollback gate.
+    """
     spec, status = canary.spec, canary.status
     hooks = {hook.type for hook in spec.analysis.webhooks}
     gates: set[WebhookType] = set()
@@ -35,19 +57,21 @@ def needs(canary: Canary, revision: str, now: datetime) -> Needs:
     idle = phase in IDLE_PHASES | {Phase.WAITING}
     if idle and new_revision and waiting_and_due and not spec.suspend:
         gates.add(WebhookType.CONFIRM_ROLLOUT)
-    if phase in ANALYSIS_PHASES and due:
-        gates.add(WebhookType.ROLLBACK)
     analysis = False
-    if phase in ANALYSIS_PHASES and not spec.skip_analysis and due:
-        if is_first_tick(status):
-            gates.add(WebhookType.PRE_ROLLOUT)
-        else:
+    if phase in ANALYSIS_PHASES and due and (canary_ready or not is_first_tick(status)):
+        gates.add(WebhookType.ROLLBACK)
+    judging = canary_ready and not spec.skip_analysis and not request_ends_tick(status, request)
+    if phase in ANALYSIS_PHASES and due and judging:
+        if not is_first_tick(status):
             analysis = bool(spec.analysis.metrics) or sequential_config(spec) is not None
             gates.add(WebhookType.ROLLOUT)
-            final = next_step(spec, status).routes is None
-            gates.add(
-                WebhookType.CONFIRM_PROMOTION if final else WebhookType.CONFIRM_TRAFFIC_INCREASE
-            )
+        elif not analysis_started(status):
+            gates.add(WebhookType.PRE_ROLLOUT)
+        # The gate of the next step is asked with the checks that may take it, the first step
+        # included, so that an approval moves traffic in the same tick.
+        gate = step_gate(spec, status)
+        if gate is not None:
+            gates.add(gate)
     return Needs(analysis=analysis, gates=frozenset(gates & hooks))
 
 

@@ -8,12 +8,15 @@ from canary.api.common import parse_duration
 from canary.engine.endings import promote, rollback
 from canary.engine.judging import judge
 from canary.engine.lifecycle import start_run
-from canary.engine.strategies import next_step
+from canary.engine.status import analysis_started, mark_analysis_started
+from canary.engine.strategies import next_step, step_gate
 from canary.engine.tick import (
+    POLL_SECONDS,
     Tick,
     analysis_due,
     gate_answer,
     is_first_tick,
+    pending_request,
     seconds_until_due,
     sequential_config,
 )
@@ -25,8 +28,14 @@ def run(tick: Tick) -> None:
     if obs.revision != status.last_applied_spec:
         on_revision_change(tick)
         return
-    request = tick.take_request()
+    if obs.gates:
+        # Gates were asked: whatever this tick does with their answers, the next ask is one
+        # interval later (analysis_due() reads the status as it came in, so the check below still
+        # sees this tick as due).
+        status.last_analysis_at = tick.now
+    request = pending_request(status, obs.request)
     if request is not None and request.kind == RequestKind.ABORT:
+        tick.take_request()
         rollback(tick, Phase.ABORTED, "aborted by request")
         return
     rollback_gate = obs.gates.get(WebhookType.ROLLBACK)
@@ -36,8 +45,8 @@ def run(tick: Tick) -> None:
         )
         return
     if not canary_ready(tick):
-        return
-    if request is not None and on_run_request(tick, request):
+        return  # a request waits for the canary, and is acted on when it is ready
+    if request is not None and on_run_request(tick, tick.take_request() or request):
         return
     if status.phase == Phase.PAUSED:
         tick.status.message = "paused by request; resume to continue"
@@ -81,13 +90,20 @@ def on_run_request(tick: Tick, request: ManualRequest) -> bool:
         return True
     if request.kind == RequestKind.RESUME and tick.status.phase == Phase.PAUSED:
         tick.enter(Phase.PROGRESSING, "resumed by request")
+        tick.record("Resumed", tick.status.message)
         tick.event("Resumed", "Rollout resumed by request")
-        return False
-    if request.kind == RequestKind.PROMOTE_FULL:
+        # The gates were not asked while paused: the checks run at the next reconcile.
+        tick.requeue = min(tick.interval, POLL_SECONDS)
+        return True
+    if request.kind == RequestKind.PROMOTE_FULL or (
+        # With skipAnalysis the next tick promotes anyway: one step would only delay it.
+        request.kind == RequestKind.PROMOTE and tick.spec.skip_analysis
+    ):
         promote(tick, "full promotion requested")
         return True
     if request.kind == RequestKind.PROMOTE:
         tick.status.phase = Phase.PROGRESSING
+        tick.status.last_analysis_at = tick.now  # the new step is checked one interval later
         advance(tick, "promotion of one step requested", gated=False)
         return True
     return False
@@ -112,12 +128,18 @@ def canary_ready(tick: Tick) -> bool:
 
 
 def first_tick(tick: Tick) -> None:
-    """The canary has no traffic yet: only the pre-rollout hooks are judged, then the first step."""
-    gate = gate_answer(tick, WebhookType.PRE_ROLLOUT)
-    if gate is not None and not gate.passed:
-        count_check(tick, passed=False, reason=f"pre-rollout webhook failed: {gate.message}")
-        return
-    tick.event("Started", "Starting canary analysis")
+    """The canary has no traffic yet: only the pre-rollout hooks are judged, then the first step.
+
+    The hooks run once per run: once they passed, a run still at weight 0 (its first step waiting
+    for confirm-traffic-increase) asks only that gate at the next intervals.
+    """
+    if not analysis_started(tick.status):
+        gate = gate_answer(tick, WebhookType.PRE_ROLLOUT)
+        if gate is not None and not gate.passed:
+            count_check(tick, passed=False, reason=f"pre-rollout webhook failed: {gate.message}")
+            return
+        mark_analysis_started(tick.status, tick.now)
+        tick.event("Started", "Starting canary analysis")
     advance(tick, "pre-rollout checks passed")
 
 
@@ -174,7 +196,7 @@ def advance(tick: Tick, reason: str, *, gated: bool = True) -> None:
             return
         promote(tick, f"{step.description}: {reason}")
         return
-    increase = step.routes.canary > status.canary_weight
+    increase = step_gate(spec, status) == WebhookType.CONFIRM_TRAFFIC_INCREASE
     gate = gate_answer(tick, WebhookType.CONFIRM_TRAFFIC_INCREASE) if gated and increase else None
     if gate is not None and not gate.passed:
         tick.record("Pass", f"waiting for confirm-traffic-increase approval: {gate.message}")

@@ -13,6 +13,9 @@ ROLLING_OUT = "RollingOut"
 """True while a run is in progress; its reason is the phase and its message says why."""
 METRICS_AVAILABLE = "MetricsAvailable"
 """False while a metric's template or query fails (reason MetricTemplateError/MetricQueryError)."""
+ANALYSIS_STARTED = "AnalysisStarted"
+"""True once this run's pre-rollout webhooks passed: they and the Started event are not repeated
+while the run waits at weight 0 (for the canary's gate); absent outside a run."""
 
 _ACTIVE = {
     Phase.WAITING,
@@ -34,6 +37,8 @@ def close_tick(previous: CanaryStatus, status: CanaryStatus, now: datetime, verd
         status, PROMOTED, _promoted(status.phase), status.phase.value, status.message, now
     )
     active: Literal["True", "False"] = "True" if status.phase in _ACTIVE else "False"
+    if status.phase not in _ACTIVE:
+        forget_analysis_started(status)
     _set_condition(status, ROLLING_OUT, active, status.phase.value, status.message, now)
     _set_metrics_condition(status, now)
     if verdict:
@@ -46,6 +51,22 @@ def close_tick(previous: CanaryStatus, status: CanaryStatus, now: datetime, verd
             reason=status.message,
         )
         status.history = [*status.history, entry][-HISTORY_LIMIT:]
+
+
+def analysis_started(status: CanaryStatus) -> bool:
+    """Whether this run's pre-rollout webhooks already passed."""
+    return any(c.type == ANALYSIS_STARTED and c.status == "True" for c in status.conditions)
+
+
+def mark_analysis_started(status: CanaryStatus, now: datetime) -> None:
+    message = "the pre-rollout webhooks passed; the analysis started"
+    _set_condition(status, ANALYSIS_STARTED, "True", "PreRolloutPassed", message, now)
+
+
+def forget_analysis_started(status: CanaryStatus) -> None:
+    """A new run (or the end of one) runs the pre-rollout webhooks again."""
+    if any(c.type == ANALYSIS_STARTED for c in status.conditions):
+        status.conditions = [c for c in status.conditions if c.type != ANALYSIS_STARTED]
 
 
 def _set_metrics_condition(status: CanaryStatus, now: datetime) -> None:

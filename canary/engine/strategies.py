@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from canary.api.canary import CanarySpec, CanaryStatus
+from canary.api.canary import CanarySpec, CanaryStatus, WebhookType
 from canary.engine.types import Routes
 
 
@@ -50,6 +50,18 @@ def next_step(spec: CanarySpec, status: CanaryStatus) -> NextStep:
         iterations=status.iterations,
         description=f"advance canary weight to {weight}",
     )
+
+
+def step_gate(spec: CanarySpec, status: CanaryStatus) -> WebhookType | None:
+    """The gate asked before the next step: confirm-promotion before promotion, and
+    confirm-traffic-increase before a step that raises the canary's weight (Flagger's rule: a
+    mirror step or a blue/green or A/B iteration raises none). The first step is no exception."""
+    step = next_step(spec, status)
+    if step.routes is None:
+        return WebhookType.CONFIRM_PROMOTION
+    if step.routes.canary > status.canary_weight:
+        return WebhookType.CONFIRM_TRAFFIC_INCREASE
+    return None
 
 
 def _next_iteration(status: CanaryStatus, total: int, routes: Routes) -> NextStep:

@@ -15,6 +15,7 @@ from canary.engine.types import (
     Notify,
     Observations,
     RecordEvent,
+    RequestKind,
     Routes,
     SetRoutes,
 )
@@ -56,8 +57,8 @@ class Tick:
 
     def take_request(self) -> ManualRequest | None:
         """The operator's request, once: a request already acted on is ignored."""
-        request = self.obs.request
-        if request is None or request.id == self.status.handled_request:
+        request = pending_request(self.status, self.obs.request)
+        if request is None:
             return None
         self.status.handled_request = request.id
         return request
@@ -98,6 +99,21 @@ def gate_answer(tick: Tick, hook_type: WebhookType) -> GateResult | None:
     if answer is None:
         return GateResult(passed=False, message=f"{hook_type} webhooks have not answered")
     return answer
+
+
+def pending_request(status: CanaryStatus, request: ManualRequest | None) -> ManualRequest | None:
+    """The request when it has not been acted on yet."""
+    return None if request is None or request.id == status.handled_request else request
+
+
+def request_ends_tick(status: CanaryStatus, request: ManualRequest | None) -> bool:
+    """Whether a run's tick acts on this request instead of judging its checks and gates."""
+    request = pending_request(status, request)
+    if request is None:
+        return False
+    if request.kind in (RequestKind.PAUSE, RequestKind.PROMOTE, RequestKind.PROMOTE_FULL):
+        return True
+    return request.kind == RequestKind.RESUME and status.phase == Phase.PAUSED
 
 
 def is_new_revision(status: CanaryStatus, revision: str) -> bool:

@@ -5,13 +5,21 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from kubernetes.client.exceptions import ApiException
 
 from canary.api.canary import Canary, CanaryStatus
-from canary.api.common import API_VERSION, GROUP, VERSION
-from canary.kube.client import MERGE_PATCH, Kube, is_conflict, is_not_found, raw, read
+from canary.api.common import API_VERSION, GROUP, VERSION, Condition
+from canary.kube.client import (
+    MERGE_PATCH,
+    Kube,
+    create_once,
+    is_conflict,
+    is_not_found,
+    raw,
+    read,
+)
 
 JSON = dict[str, Any]
 PLURAL = "canaries"
@@ -53,6 +61,37 @@ def write_status(kube: Kube, namespace: str, name: str, status: CanaryStatus) ->
             if not is_conflict(error):
                 raise
     raise RuntimeError(f"gave up writing the status of canary {namespace}/{name} after conflicts")
+
+
+def set_condition(
+    status: CanaryStatus,
+    kind: str,
+    value: Literal["True", "False", "Unknown"],
+    reason: str,
+    message: str,
+    now: datetime,
+) -> bool:
+    """Set one condition in place; True when its status, reason or message changed.
+
+    Kubernetes semantics: lastTransitionTime moves only when the status changes.
+    """
+    existing = next((c for c in status.conditions if c.type == kind), None)
+    if existing is not None and (existing.status, existing.reason, existing.message) == (
+        value,
+        reason,
+        message,
+    ):
+        return False
+    moved = existing is None or existing.status != value
+    condition = Condition(
+        type=kind,
+        status=value,
+        reason=reason,
+        message=message[:1024],
+        last_transition_time=now if moved or existing is None else existing.last_transition_time,
+    )
+    status.conditions = [c for c in status.conditions if c.type != kind] + [condition]
+    return True
 
 
 def set_finalizer(kube: Kube, canary_obj: JSON, finalizer: str, present: bool) -> None:
@@ -128,7 +167,7 @@ def record_event(
 ) -> None:
     body = event_body(about, type_, reason, message, now)
     try:
-        raw(kube.core.create_namespaced_event, about.namespace, body)
+        create_once(kube.core.create_namespaced_event, about.namespace, body)
     except ApiException as error:
         if not is_conflict(error):
             raise

@@ -17,6 +17,7 @@ import yaml
 
 from canary.sandbox import discovery, errors, openapi, patches, scale, selectors, tables
 from canary.sandbox.errors import ApiError
+from canary.sandbox.faults import Faults
 from canary.sandbox.objects import Result
 from canary.sandbox.resources import ResourceType
 from canary.sandbox.store import Store, WriteOptions
@@ -38,6 +39,11 @@ class Response:
     stream: Generator[tuple[str, JSON], None, None] | None = None
     warnings: list[str] = field(default_factory=list)
     text: str | None = None
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    cut: bool = False
+    """Fault injection: hang up instead of answering."""
+    watch_cut: float | None = None
+    """Fault injection: seconds after which a watch stream's connection is shut down."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,8 @@ class Api:
         self.requests: collections.deque[Request] = collections.deque(maxlen=10_000)
         self._faults: list[Fault] = []
         self._faults_lock = threading.Lock()
+        self.faults = Faults()
+        """Random faults by verb and resource (see canary.sandbox.faults)."""
 
     def inject(self, fault: Fault) -> None:
         """Fail the next matching requests, e.g. `Fault("PUT", "/leases/", 500, times=2)`."""
@@ -101,6 +109,28 @@ class Api:
 
         `alive` tells whether the client is still connected, so that idle watches end early.
         """
+        injected = self.faults.decide(method, path, query, headers)
+        if injected.cut_before:
+            return Response(0, cut=True)
+        refused = injected.error()
+        if refused is not None:
+            retry = [("Retry-After", str(injected.retry_after))] if injected.retry_after else []
+            return Response(refused.code, refused.status(), headers=retry)
+        response = self._answer(method, path, query, headers, body, alive)
+        response.cut = injected.cut_after
+        if response.stream is not None:
+            response.watch_cut = injected.watch_cut
+        return response
+
+    def _answer(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        alive: Callable[[], bool] | None,
+    ) -> Response:
         try:
             return self._handle(method, path, query, headers, body, alive)
         except ApiError as exc:

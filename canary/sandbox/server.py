@@ -19,9 +19,10 @@ from urllib.parse import unquote, urlsplit
 
 import yaml
 
-from canary.sandbox import crds
+from canary.sandbox import crds, faults
 from canary.sandbox.api import Api, Response
 from canary.sandbox.errors import ApiError
+from canary.sandbox.faults import FaultPlan
 from canary.sandbox.resources import Registry
 from canary.sandbox.store import Store, WriteOptions
 
@@ -114,13 +115,27 @@ class _Handler(BaseHTTPRequestHandler):
         response = self.server.api.handle(
             method, unquote(url.path), url.query, headers, body, alive
         )
+        if response.cut:  # fault injection: the client gets no answer at all
+            if response.stream is not None:
+                response.stream.close()
+            self.close_connection = True
+            faults.hang_up(self.connection)
+            return
+        timer = None
+        if response.watch_cut is not None:
+            timer = faults.hang_up_later(
+                self.connection, response.watch_cut, self.server.api.faults
+            )
         try:
             if response.stream is not None:
                 self._stream(response)
             else:
                 self._send(response)
-        except (TimeoutError, BrokenPipeError, ConnectionResetError):
+        except (TimeoutError, BrokenPipeError, ConnectionResetError, OSError):
             self.close_connection = True
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -160,6 +175,7 @@ class _Handler(BaseHTTPRequestHandler):
             payload, content_type = _dumps(response.body), "application/json"
         headers = [("Content-Type", content_type), ("Content-Length", str(len(payload)))]
         headers += [("Warning", f"299 - {json.dumps(w)}") for w in response.warnings]
+        headers += response.headers
         # One write for head and body: two small writes meet Nagle and delayed ACKs (40 ms).
         self.wfile.write(self._head(response.code, headers) + payload)
 
@@ -192,7 +208,7 @@ class ApiServer:
     `ApiServer(port=0)` picks a free port. `start()` serves from a daemon thread, `stop()` ends open
     watches and closes the socket. `history` is how many changes watches can resume from (older
     resourceVersions get 410 Expired); `bookmark_interval` is how often a quiet watch that asked
-    for bookmarks gets one.
+    for bookmarks gets one; `faults` injects errors and cut connections (`canary.sandbox.faults`).
     """
 
     def __init__(
@@ -202,10 +218,13 @@ class ApiServer:
         crd_paths: Iterable[str | Path] = (),
         history: int = 10_000,
         bookmark_interval: float = 60.0,
+        faults: FaultPlan | None = None,
     ) -> None:
         self.store = Store(Registry(), history=history, bookmark_interval=bookmark_interval)
         self._httpd = _Server((host, port))
         self.api = Api(self.store, f"{host}:{self.port}")
+        if faults is not None:
+            self.api.faults.set(faults)
         self._httpd.api = self.api
         self._thread: threading.Thread | None = None
         self.load_crds(crd_paths)

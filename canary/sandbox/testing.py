@@ -28,13 +28,17 @@ from kubernetes import client, config
 from canary.sandbox import crds
 from canary.sandbox.api import Fault
 from canary.sandbox.deployments import DeploymentSimulator, Flapping, NeverReady, Ready
+from canary.sandbox.faults import CUT_AFTER, CUT_BEFORE, FaultPlan
 from canary.sandbox.server import ApiServer
 
 __all__ = [
+    "CUT_AFTER",
+    "CUT_BEFORE",
     "ISTIO_CRDS",
     "DeploymentSimulator",
     "Environment",
     "Fault",
+    "FaultPlan",
     "Flapping",
     "NeverReady",
     "Ready",
@@ -75,13 +79,17 @@ class Environment:
 @contextmanager
 def sandbox(crds: Iterable[str | Path] = (), *, history: int = 10_000,
             bookmark_interval: float = 60.0, namespace: str = "default",
-            kubeconfig: str | Path | None = None) -> Iterator[Environment]:  # fmt: skip
+            kubeconfig: str | Path | None = None,
+            faults: FaultPlan | None = None) -> Iterator[Environment]:  # fmt: skip
     """Start the emulator on 127.0.0.1 (random port, own thread) with these CRD files loaded.
 
     `history` bounds the changes a watch can resume from (smaller: 410 Gone sooner);
-    `bookmark_interval` is how often quiet watches that asked for bookmarks get one.
+    `bookmark_interval` is how often quiet watches that asked for bookmarks get one; `faults`
+    makes a share of requests fail (change it later with `env.server.api.faults.set(plan)`).
     """
-    server = ApiServer(crd_paths=crds, history=history, bookmark_interval=bookmark_interval)
+    server = ApiServer(
+        crd_paths=crds, history=history, bookmark_interval=bookmark_interval, faults=faults
+    )
     server.start()
     try:
         with tempfile.TemporaryDirectory(prefix="canary-sandbox-") as scratch:

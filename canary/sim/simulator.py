@@ -125,7 +125,15 @@ def simulate(canary: Canary, scenario: Scenario, seed: int = 1) -> Outcome:
     started = False
     while now <= limit:
         world.traffic.run_until(now, world.routes)
-        wanted = needs(canary, NEW, EPOCH + timedelta(seconds=now))
+        canary_readiness = world.canary_readiness(now)
+        request = _due_request(requests, now)
+        wanted = needs(
+            canary,
+            NEW,
+            EPOCH + timedelta(seconds=now),
+            canary_ready=canary_readiness.ready,
+            request=request,
+        )
         analysis, traffic = None, None
         if wanted.analysis:
             analysis = _analyze(canary, world.traffic, now, rng)
@@ -135,12 +143,12 @@ def simulate(canary: Canary, scenario: Scenario, seed: int = 1) -> Outcome:
             now=EPOCH + timedelta(seconds=now),
             revision=NEW,
             primary=world.primary_readiness(now),
-            canary=world.canary_readiness(now),
+            canary=canary_readiness,
             routes=world.routes,
             analysis=analysis,
             traffic=traffic,
             gates={g: _gate(scenario, g, now) for g in wanted.gates},
-            request=_due_request(requests, now),
+            request=request,
         )
         decision = decide(canary, obs)
         world.apply(decision, now)

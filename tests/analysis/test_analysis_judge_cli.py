@@ -34,6 +34,7 @@ def test_the_example_is_judged_into_one_json_document(
         "request-duration-p99": ("High", True),
         "cpu-seconds": ("Pass", False),
         "http-5xx-per-second": ("Pass", False),
+        "queue-depth": ("NotEnoughData", False),
         "cache-hit-ratio": ("NodataFailMetric", False),
     }
     assert (output["score"], output["result"]) == (0.0, "Fail")

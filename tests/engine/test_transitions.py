@@ -210,10 +210,11 @@ ROWS = {
         running(step=2), Phase.PAUSED, 40, obs={"request": request(RequestKind.PAUSE)}
     ),
     "Paused, checks pass: still Paused": Row(running(step=2, phase="Paused"), Phase.PAUSED, 40),
-    "Paused, resume requested: Progressing again": Row(
+    # No gate is asked while paused, so the checks wait for the next reconcile.
+    "Paused, resume requested: Progressing again, checks at the next tick": Row(
         running(step=2, phase="Paused"),
         Phase.PROGRESSING,
-        60,
+        40,
         obs={"request": request(RequestKind.RESUME)},
     ),
     "Progressing, promote requested: one step without analysis": Row(

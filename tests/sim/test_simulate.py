@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from canary.api.canary import Phase
+from canary.api.canary import Phase, Webhook, WebhookType
 from canary.api.loading import load_canary
 from canary.cli import main
 from canary.sim.scenario import Scenario, load_scenario
@@ -110,3 +110,31 @@ def test_invalid_scenario_is_reported_with_the_field(
     bad.write_text("canary: {errorRate: 2}\n")
     assert main(["simulate", str(SEED), "--scenario", str(bad)]) == 2
     assert "canary.errorRate" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "types",
+    [
+        pytest.param(["confirm-traffic-increase"], id="traffic-increase"),
+        pytest.param(["pre-rollout", "confirm-traffic-increase", "confirm-promotion"], id="all"),
+    ],
+)
+def test_approving_gates_take_no_longer_than_no_gates(types: list[str]) -> None:
+    """Given stepWeight 20 and interval 1m, with gates that approve from the start, then the
+    rollout serves 20% as soon as the canary is ready and ends Succeeded when it would without
+    them (issue 9: the first step's gate was never asked)."""
+    plain = load_canary(SEED)
+    analysis = plain.spec.analysis.model_copy(
+        update={
+            "webhooks": [
+                Webhook(name=f"gate-{t}", type=WebhookType(t), url="http://gate/") for t in types
+            ]
+        }
+    )
+    gated = plain.model_copy(update={"spec": plain.spec.model_copy(update={"analysis": analysis})})
+    scenario = load_scenario(SCENARIOS / "gates-approve.yaml")
+    with_gates, without = simulate(gated, scenario), simulate(plain, scenario)
+    assert with_gates.phase == Phase.SUCCEEDED
+    assert with_gates.decision_seconds == without.decision_seconds
+    first = next(t for t in with_gates.ticks if t.canary_weight > 0)
+    assert (first.seconds, first.canary_weight) == (20, 20)
