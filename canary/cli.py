@@ -75,7 +75,11 @@ def _complete(parser: argparse.ArgumentParser) -> None:
         return
     import argcomplete
 
-    argcomplete.autocomplete(parser, default_completer=argcomplete.completers.SuppressCompleter())
+    argcomplete.autocomplete(
+        parser,
+        default_completer=argcomplete.completers.SuppressCompleter(),
+        exit_method=sys.exit,  # a normal exit (not os._exit), so buffered output is flushed
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
