@@ -41,13 +41,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from canary.operate import view
-
     api = api_for(args)
-    out = console(args)
     if args.output in ("json", "yaml"):
         print_object(api.get_canary(args.name), args.output)
         return 0
+    from canary.operate import view
+
+    out = console(args)
     if args.output == "wide":
         show(out, view.table([api.get_canary(args.name)], view.now_utc(), wide=True))
         return 0

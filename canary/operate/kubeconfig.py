@@ -13,19 +13,20 @@ error rather than ignored.
 
 from __future__ import annotations
 
-import base64
-import json
 import os
-import ssl
-import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from canary.operate.errors import CliError
+
+if TYPE_CHECKING:
+    import ssl
+
+# ssl, subprocess, tempfile and base64 are imported where they are needed: most kubeconfigs use
+# few of them, and every import is start-up time of `kubectl canary get`.
 
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 EXEC_TIMEOUT = 30.0
@@ -116,6 +117,8 @@ def connect(kubeconfig: str | None, context: str | None, namespace: str | None) 
 
 
 def _in_cluster(namespace: str | None) -> Connection:
+    import ssl
+
     host = os.environ["KUBERNETES_SERVICE_HOST"]
     port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
     tls = ssl.create_default_context(cafile=str(SERVICE_ACCOUNT / "ca.crt"))
@@ -132,6 +135,9 @@ def _in_cluster(namespace: str | None) -> Connection:
 
 def _data_file(data: str) -> str:
     """A private temporary file holding base64 `data` (ssl reads certificates from files only)."""
+    import base64
+    import tempfile
+
     handle = tempfile.NamedTemporaryFile(prefix="canary-", delete=False)  # noqa: SIM115
     with handle:
         handle.write(base64.b64decode(data))
@@ -140,6 +146,9 @@ def _data_file(data: str) -> str:
 
 
 def _tls(cluster: dict[str, Any], user: dict[str, Any]) -> ssl.SSLContext:
+    import base64
+    import ssl
+
     context = ssl.create_default_context()
     if cluster.get("insecure-skip-tls-verify"):
         context.check_hostname = False
@@ -174,6 +183,8 @@ def _auth_headers(user: dict[str, Any], context: str) -> dict[str, str]:
         token = Path(user["tokenFile"]).read_text().strip()
         return {"Authorization": f"Bearer {token}"}
     if user.get("username") and user.get("password"):
+        import base64
+
         basic = base64.b64encode(f"{user['username']}:{user['password']}".encode()).decode()
         return {"Authorization": f"Basic {basic}"}
     if user.get("exec"):
@@ -188,6 +199,9 @@ def _auth_headers(user: dict[str, Any], context: str) -> dict[str, str]:
 
 def _exec_token(spec: dict[str, Any], context: str) -> str:
     """Runs the exec credential plugin (client.authentication.k8s.io) and returns its token."""
+    import json
+    import subprocess
+
     env = dict(os.environ)
     env.update({str(e["name"]): str(e["value"]) for e in spec.get("env") or []})
     try:
