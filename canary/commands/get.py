@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from canary.operate.flags import (
@@ -19,7 +21,7 @@ from canary.operate.flags import (
 
 REDRAW_SECONDS = 0.2
 """The view is redrawn at most this often, and only when it changed."""
-POLL_SECONDS = 1.0
+POLL_SECONDS = 0.5
 AROUND_SECONDS = 5.0
 """Deployments and Events are read again at least this often, and whenever the Canary changes."""
 
@@ -67,30 +69,55 @@ def print_object(obj: Any, output: str) -> None:
 
 
 def watch(api: Any, name: str, out: Any) -> int:
-    """Redraws until the phase is final with no request pending, or Ctrl-C (exit 130)."""
+    """Redraws until a rollout seen running ends (exit 0), or Ctrl-C (exit 130).
+
+    On a terminal the view is redrawn in place; otherwise each changed view is printed in turn
+    (a log of the rollout), with ages left out of what counts as a change.
+    """
     from rich.live import Live
 
+    from canary.operate import view
+    from canary.operate.flags import show
+
+    terminal = bool(out.is_terminal)
+    shown, running = "", False
+    with Live(console=out, auto_refresh=False) if terminal else _nothing() as live:
+        for snapshot in follow(api, name):
+            now = view.now_utc().replace(microsecond=0)
+            # Ages move once a second; anything else moves only when the objects change.
+            moment = now.isoformat() if terminal else ""
+            key = json.dumps([snapshot.__dict__, moment], sort_keys=True, default=str)
+            if key != shown:
+                if live is not None:
+                    live.update(view.detail(snapshot, now), refresh=True)
+                else:
+                    show(out, view.detail(snapshot, now))
+                    out.file.write("\n")
+                shown = key
+            phase = (snapshot.canary.get("status") or {}).get("phase")
+            at_rest = phase in view.ENDED and not view.pending_request(snapshot.canary)
+            if at_rest and running:
+                return 0
+            running = running or not at_rest
+    return 0
+
+
+def follow(api: Any, name: str) -> Iterator[Any]:
+    """Snapshots of the Canary: read again when it changed, and every AROUND_SECONDS."""
     from canary.operate import view
 
     snapshot = view.fetch(api, name)
     fetched_at = time.monotonic()
-    shown = ""
-    with Live(console=out, auto_refresh=False, transient=False) as live:
-        while True:
-            now = view.now_utc().replace(microsecond=0)
-            # Ages move once a second; anything else moves only when the objects change.
-            key = json.dumps([snapshot.__dict__, now.isoformat()], sort_keys=True, default=str)
-            if key != shown:
-                live.update(view.detail(snapshot, now), refresh=True)
-                shown = key
-            status = snapshot.canary.get("status") or {}
-            if status.get("phase") in view.ENDED and not view.pending_request(snapshot.canary):
-                return 0
-            time.sleep(max(REDRAW_SECONDS, POLL_SECONDS))
-            canary = api.get_canary(name)
-            changed = canary["metadata"].get("resourceVersion") != snapshot.canary["metadata"].get(
-                "resourceVersion"
-            )
-            if changed or time.monotonic() - fetched_at >= AROUND_SECONDS:
-                snapshot = view.fetch(api, name)
-                fetched_at = time.monotonic()
+    while True:
+        yield snapshot
+        time.sleep(max(REDRAW_SECONDS, POLL_SECONDS))
+        version = api.get_canary(name)["metadata"].get("resourceVersion")
+        changed = version != snapshot.canary["metadata"].get("resourceVersion")
+        if changed or time.monotonic() - fetched_at >= AROUND_SECONDS:
+            snapshot = view.fetch(api, name)
+            fetched_at = time.monotonic()
+
+
+@contextlib.contextmanager
+def _nothing() -> Iterator[None]:
+    yield None

@@ -237,7 +237,7 @@ def _history(history: list[JSON], now: datetime) -> Table:
     table = Table(box=None, padding=(0, 2, 0, 0), show_edge=False, pad_edge=False)
     for column in ("AGE", "PHASE", "WEIGHT", "VERDICT", "REASON"):
         table.add_column(column, no_wrap=column != "REASON", style="dim" if column == "AGE" else "")
-    for entry in reversed(history):
+    for entry in history:  # oldest first, as the Events below, so the latest is nearest
         verdict = str(entry.get("verdict", ""))
         table.add_row(
             age(entry.get("time"), now),

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import os
 import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -385,3 +387,31 @@ def test_kubectl_finds_the_plugin_and_runs_it(harness: Harness, tmp_path: Path) 
     assert listed.returncode == 0, listed.stderr
     assert "podinfo" in listed.stdout
     assert "Initialized" in listed.stdout
+
+
+def test_get_watch_prints_each_change_and_ends_with_the_rollout(harness: Harness) -> None:
+    harness.given_initialized(strategy={"canary": {"stepWeight": 25, "maxWeight": 50}})
+    flags = ["-n", harness.namespace, "--kubeconfig", str(harness.env.kubeconfig)]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "canary", "get", "podinfo", "--watch", *flags],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=cli_env(),
+    )  # fmt: skip
+    assert process.stdout is not None
+    first = process.stdout.readline()
+    assert "Initialized" in first, "at rest, the watch waits for the next rollout"
+
+    harness.update_target("ghcr.io/stefanprodan/podinfo:6.0.1")
+    while harness.phase() != "Succeeded":
+        harness.tick()
+        time.sleep(0.6)  # let the watch see each step (it reads twice a second)
+    rest, _ = process.communicate(timeout=20)
+
+    assert process.returncode == 0
+    titles = [line for line in (first + rest).splitlines() if line.startswith("podinfo  (")]
+    phases = [title.split()[3] for title in titles]
+    assert phases[0] == "Initialized"
+    assert phases[-1] == "Succeeded"
+    assert "Progressing" in phases
+    assert any("canary 25%" in line for line in rest.splitlines())
+    frames = [frame for frame in (first + rest).split("\n\n") if frame.strip()]
+    assert all(a != b for a, b in itertools.pairwise(frames)), "a frame only when changed"
