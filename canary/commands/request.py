@@ -51,22 +51,24 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     from canary.operate.requests import send, wait_for_answer
 
-    kind = "promote-full" if getattr(args, "full", False) else args.request_kind
+    full = getattr(args, "full", False)
+    kind = "promote-full" if full else args.request_kind
+    label = "promote --full" if full else kind
     api = api_for(args)
     request_id = send(api, args.name, kind, force=args.force)
     where = f"canary {api.namespace}/{args.name}"
     if args.no_wait:
-        print(f"{kind}: requested on {where} ({request_id})")
+        print(f"{label}: requested on {where} ({request_id})")
         return EXIT_ACCEPTED
     answer = wait_for_answer(api, args.name, request_id, args.wait_timeout)
     if answer.outcome == "Accepted":
-        print(f"{kind}: accepted by the controller on {where}: {answer.reason or 'acting on it'}")
+        print(f"{label}: accepted by the controller on {where}: {answer.reason or 'acting on it'}")
         return EXIT_ACCEPTED
     if answer.outcome == "Refused":
-        print(f"{kind}: {answer.reason}")
+        print(f"{label}: {answer.reason}")
         return EXIT_REFUSED
     print(
-        f"{kind}: recorded on {where} ({request_id}) but not seen by the controller yet "
+        f"{label}: recorded on {where} ({request_id}) but not seen by the controller yet "
         f"after {args.wait_timeout:g}s; it is acted on when the controller gets to it. Is the "
         "controller running? (`kubectl get pods -A -l app.kubernetes.io/name=canary-controller`)"
     )

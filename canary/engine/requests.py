@@ -55,8 +55,8 @@ def refusal(request: ManualRequest, situation: Situation) -> str | None:
 def _idle_refusal(kind: RequestKind, phase: Phase) -> str | None:
     if kind == RequestKind.RETRY and phase in (Phase.FAILED, Phase.ABORTED):
         return None
-    if kind == RequestKind.ABORT and phase == Phase.WAITING:
-        return None
+    if kind in (RequestKind.ABORT, RequestKind.PROMOTE) and phase == Phase.WAITING:
+        return None  # abort the waiting revision, or pass the confirm-rollout gate
     verb = "promote" if kind == RequestKind.PROMOTE_FULL else kind.value
     return f"nothing to {verb}, the Canary is {phase}"
 
@@ -78,7 +78,7 @@ def _running_refusal(kind: RequestKind, phase: Phase, canary_ready: bool) -> str
 def acceptance(request: ManualRequest) -> str:
     """The reason recorded for an accepted request."""
     return {
-        RequestKind.PROMOTE: "taking the next step now",
+        RequestKind.PROMOTE: "passing the current gate or step now",
         RequestKind.PROMOTE_FULL: "promoting now, skipping the remaining steps",
         RequestKind.ABORT: "rolling back now",
         RequestKind.PAUSE: "pausing the rollout",

@@ -98,7 +98,7 @@ def test_promote_takes_the_next_step_now_and_says_the_controller_accepted_it(
     assert (code, output.strip()) == (
         0,
         f"promote: accepted by the controller on canary {harness.namespace}/podinfo: "
-        "taking the next step now",
+        "passing the current gate or step now",
     )
     assert harness.routes() == Routes(80, 20)
     assert harness.status()["lastRequest"]["outcome"] == "Accepted"

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from canary.api.canary import Phase, RequestOutcome
+from canary.api.canary import Phase, RequestOutcome, WebhookType
 from canary.engine.engine import decide
 from canary.engine.requests import Situation, refusal
-from canary.engine.types import ManualRequest, Readiness, RecordEvent, RequestKind
+from canary.engine.types import GateResult, ManualRequest, Readiness, RecordEvent, RequestKind
 from tests.engine.conftest import NEW, NOW, idle, make_canary, observe, running
 
 P = RequestKind
@@ -22,6 +22,7 @@ P = RequestKind
         (P.PROMOTE_FULL, Situation(Phase.PAUSED), None),
         (P.ABORT, Situation(Phase.PROGRESSING, canary_ready=False), None),
         (P.ABORT, Situation(Phase.WAITING), None),
+        (P.PROMOTE, Situation(Phase.WAITING), None),
         (P.RETRY, Situation(Phase.FAILED), None),
         (P.RETRY, Situation(Phase.ABORTED), None),
         (P.PAUSE, Situation(Phase.WAITING_PROMOTION), None),
@@ -112,3 +113,15 @@ def test_the_same_request_is_answered_once() -> None:
     second = decide(again, observe(again, request=ManualRequest("pause/1", P.PAUSE)))
     assert second.status.last_request == first.status.last_request
     assert not any(isinstance(a, RecordEvent) and "Request" in a.reason for a in second.actions)
+
+
+def test_promote_while_waiting_passes_the_confirm_rollout_gate() -> None:
+    hooks = {"webhooks": [{"name": "gate", "type": "confirm-rollout", "url": "http://gate/"}]}
+    subject = make_canary(idle("Waiting"), analysis=hooks)
+    closed = {WebhookType.CONFIRM_ROLLOUT: GateResult(passed=False, message="closed")}
+    decision = decide(
+        subject, observe(subject, request=ManualRequest("promote/3", P.PROMOTE), gates=closed)
+    )
+    assert decision.status.phase == Phase.PROGRESSING
+    assert "start approved by request" in decision.status.message
+    assert decision.status.last_request.outcome == RequestOutcome.ACCEPTED
