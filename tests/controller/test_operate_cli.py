@@ -415,3 +415,21 @@ def test_get_watch_prints_each_change_and_ends_with_the_rollout(harness: Harness
     assert any("canary 25%" in line for line in rest.splitlines())
     frames = [frame for frame in (first + rest).split("\n\n") if frame.strip()]
     assert all(a != b for a, b in itertools.pairwise(frames)), "a frame only when changed"
+
+
+def test_promote_passes_a_closed_confirm_promotion_gate(harness: Harness) -> None:
+    gate = [{"name": "approval", "type": "confirm-promotion", "url": "http://gate.invalid/"}]
+    harness.given_initialized(
+        strategy={"canary": {"stepWeight": 50, "maxWeight": 50}},
+        analysis={"interval": "1s", "threshold": 2, "webhooks": gate},
+    )
+    harness.webhooks.open = False
+    harness.update_target("ghcr.io/stefanprodan/podinfo:6.0.1")
+    harness.run_until(lambda: harness.phase() == "WaitingPromotion")
+
+    code, output = request(harness, "promote", "podinfo")
+    harness.run_until(lambda: harness.phase() == "Succeeded", limit=6)
+
+    assert code == 0, output
+    assert harness.image("podinfo-primary") == "ghcr.io/stefanprodan/podinfo:6.0.1"
+    assert harness.routes() == Routes(100, 0)
