@@ -372,6 +372,12 @@ def test_kubectl_finds_the_plugin_and_runs_it(harness: Harness, tmp_path: Path) 
         f"#!{sys.executable}\nfrom canary.cli import main\nraise SystemExit(main())\n"
     )
     plugin.chmod(0o755)
+    completer = plugin_dir / "kubectl_complete-canary"
+    completer.write_text(
+        f"#!{sys.executable}\nfrom canary.operate.kubectl_complete import main\n"
+        "raise SystemExit(main())\n"
+    )
+    completer.chmod(0o755)
     env = {**cli_env(), "PATH": f"{plugin_dir}{os.pathsep}{os.environ['PATH']}"}
     env["KUBECONFIG"] = str(harness.env.kubeconfig)
 
@@ -387,6 +393,18 @@ def test_kubectl_finds_the_plugin_and_runs_it(harness: Harness, tmp_path: Path) 
     assert listed.returncode == 0, listed.stderr
     assert "podinfo" in listed.stdout
     assert "Initialized" in listed.stdout
+
+    # kubectl's own completion asks the plugin's completer: commands, then Canary names.
+    words = subprocess.run(
+        ["kubectl", "__complete", "canary", "pro"],
+        env=env, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert "promote" in words.stdout.splitlines()
+    names = subprocess.run(
+        ["kubectl", "__complete", "canary", "get", "-n", harness.namespace, ""],
+        env=env, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert "podinfo" in names.stdout.splitlines()
 
 
 def test_get_watch_prints_each_change_and_ends_with_the_rollout(harness: Harness) -> None:
