@@ -72,3 +72,32 @@ def test_the_bar_shows_the_weights() -> None:
     assert view.weight_bar(40).plain == "█" * 12 + "░" * 8
     assert view.weight_bar(0).plain == "█" * 20
     assert view.weight_bar(100).plain == "░" * 20
+
+
+def test_colour_only_on_a_terminal_and_never_with_no_color(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import argparse
+
+    from canary.operate.flags import console, show
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("FORCE_COLOR", "1")  # rich: behave as on a terminal
+    snapshot = FIXTURES["failed"]
+    coloured = io.StringIO()
+    show(console(argparse.Namespace(no_color=False), file=coloured), view.detail(snapshot, NOW))
+    assert "\x1b[" in coloured.getvalue()
+
+    for flag, env in ((True, None), (False, "1")):
+        if env:
+            monkeypatch.setenv("NO_COLOR", env)
+        plain = io.StringIO()
+        show(console(argparse.Namespace(no_color=flag), file=plain), view.detail(snapshot, NOW))
+        assert "\x1b[3" not in plain.getvalue(), (flag, env)
+        assert "Failed" in plain.getvalue()
+
+    monkeypatch.delenv("FORCE_COLOR")
+    monkeypatch.delenv("NO_COLOR")
+    piped = io.StringIO()
+    show(console(argparse.Namespace(no_color=False), file=piped), view.detail(snapshot, NOW))
+    assert "\x1b[" not in piped.getvalue()
