@@ -7,7 +7,7 @@ import contextlib
 import json
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from canary.operate.flags import (
     add_cluster_flags,
@@ -18,6 +18,12 @@ from canary.operate.flags import (
     guarded,
     show,
 )
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from canary.operate.api import Api
+    from canary.operate.view import Snapshot
 
 REDRAW_SECONDS = 0.2
 """The view is redrawn at most this often, and only when it changed."""
@@ -68,7 +74,7 @@ def print_object(obj: Any, output: str) -> None:
     print(yaml.safe_dump(obj, sort_keys=False), end="")
 
 
-def watch(api: Any, name: str, out: Any) -> int:
+def watch(api: Api, name: str, out: Console) -> int:
     """Redraws until a rollout seen running ends (exit 0), or Ctrl-C (exit 130).
 
     On a terminal the view is redrawn in place; otherwise each changed view is printed in turn
@@ -102,7 +108,7 @@ def watch(api: Any, name: str, out: Any) -> int:
     return 0
 
 
-def follow(api: Any, name: str) -> Iterator[Any]:
+def follow(api: Api, name: str) -> Iterator[Snapshot]:
     """Snapshots of the Canary: read again when it changed, and every AROUND_SECONDS."""
     from canary.operate import view
 

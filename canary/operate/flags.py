@@ -7,9 +7,12 @@ import functools
 import os
 import sys
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from canary.operate.errors import CliError
+
+if TYPE_CHECKING:
+    from canary.operate.api import Api
 
 PIPE_WIDTH = 250
 Handler = Callable[[argparse.Namespace], int]
@@ -51,8 +54,8 @@ def canary_names(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> list
     return [name for name in names if name.startswith(prefix)]
 
 
-def api_for(args: argparse.Namespace) -> Any:
-    """An Api for the flags in `args` (typed Any to keep the import lazy)."""
+def api_for(args: argparse.Namespace) -> Api:
+    """An Api for the cluster flags in `args`. Raises CliError when the kubeconfig is unusable."""
     from canary.operate.api import Api
     from canary.operate.kubeconfig import connect
 
