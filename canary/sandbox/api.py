@@ -15,7 +15,7 @@ from urllib.parse import parse_qs
 
 import yaml
 
-from canary.sandbox import discovery, errors, openapi, patches, scale, selectors, tables
+from canary.sandbox import discovery, errors, limits, openapi, patches, scale, selectors, tables
 from canary.sandbox.errors import ApiError
 from canary.sandbox.objects import Result
 from canary.sandbox.resources import ResourceType
@@ -398,13 +398,17 @@ def _decode(body: bytes, content_type: str) -> Any:
         # Clients that prefer protobuf (kubectl, client-go) fall back to JSON on a 415.
         raise errors.unsupported_media_type(content_type, ["application/json", "application/yaml"])
     try:
-        if "yaml" in content_type:
-            return yaml.safe_load(body)
-        return json.loads(body)
+        decoded = yaml.safe_load(body) if "yaml" in content_type else json.loads(body)
     except (ValueError, yaml.YAMLError) as exc:
         raise errors.bad_request(
             f"couldn't get version/kind; json parse error: {str(exc).splitlines()[0]}"
         ) from exc
+    except RecursionError:
+        raise errors.bad_request(
+            "couldn't get version/kind; json parse error: exceeded max depth"
+        ) from None
+    limits.check_structure(decoded, len(body))
+    return decoded
 
 
 def _delete_options(body: bytes, params: dict[str, str]) -> JSON:
