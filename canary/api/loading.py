@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from canary.api.alert_provider import AlertProvider
 from canary.api.canary import Canary
 from canary.api.common import API_VERSION
 from canary.api.metric_template import MetricTemplate
+from canary.api.safeyaml import YamlInputError, brief, read_yaml
 
 MODELS: dict[str, type[BaseModel]] = {
     "Canary": Canary,
@@ -77,12 +77,17 @@ def describe(error: ValidationError) -> list[str]:
 
 
 def read_documents(path: Path) -> Iterator[Document]:
-    """Every non-empty YAML document in a file."""
-    text = path.read_text()
+    """Every non-empty YAML document in a file.
+
+    Raises InvalidObject when the file cannot be read as YAML within the limits of
+    canary.api.safeyaml, or holds no document at all.
+    """
     try:
-        bodies = list(yaml.safe_load_all(text))
-    except yaml.YAMLError as error:
-        raise InvalidObject(str(path), [f"(document): not valid YAML: {error}"]) from error
+        bodies = read_yaml(path)
+    except YamlInputError as error:
+        raise InvalidObject(str(path), [f"(document): {error.reason}"]) from None
+    if all(body is None for body in bodies):
+        raise InvalidObject(str(path), ["(document): no YAML document (the file is empty)"])
     for index, body in enumerate(bodies):
         if body is not None:
             yield Document(f"{path}#{index}" if len(bodies) > 1 else str(path), body)
@@ -95,7 +100,7 @@ def parse(document: Document) -> BaseModel:
     model = MODELS.get(document.kind or "")
     if model is None:
         raise InvalidObject(
-            document.source, [f"kind: unknown kind {document.kind!r} in {API_VERSION}"]
+            document.source, [f"kind: unknown kind {brief(document.kind)} in {API_VERSION}"]
         )
     body = {k: v for k, v in document.body.items() if k != "status" or document.kind != "Canary"}
     try:

@@ -24,6 +24,14 @@ from canary.analysis.preprocess import NanStrategy, OutlierStrategy
 from canary.analysis.scorer import ScoreThresholds
 
 EXIT_BAD_INPUT = 2
+MAX_INPUT_BYTES = 32 * 1024 * 1024
+"""Largest input read from stdin (32 MiB)."""
+MAX_POINTS = 100_000
+"""Most samples on one side of one metric."""
+MAX_TOTAL_POINTS = 1_000_000
+"""Most samples over all metrics and both sides."""
+MAX_NUMBER_DIGITS = 400
+"""Longest number literal in the input (a float has at most 309 digits before its point)."""
 
 
 def parse_sample(value: object) -> float:
@@ -35,11 +43,14 @@ def parse_sample(value: object) -> float:
     return float(value)
 
 
-Sample = Annotated[float, BeforeValidator(parse_sample)]
+Sample = Annotated[float, Field(allow_inf_nan=True), BeforeValidator(parse_sample)]
+"""A sample: finite, or NaN for a missing one (every other number in the input is finite)."""
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, alias_generator=to_camel, allow_inf_nan=False
+    )
 
 
 class EffectSizeInput(Model):
@@ -52,8 +63,8 @@ class EffectSizeInput(Model):
 
 class MetricInputModel(Model):
     name: str = Field(min_length=1)
-    control: list[Sample] | None = None
-    experiment: list[Sample] | None = None
+    control: list[Sample] | None = Field(None, max_length=MAX_POINTS)
+    experiment: list[Sample] | None = Field(None, max_length=MAX_POINTS)
     direction: Literal["increase", "decrease", "either"] = "either"
     nan_strategy: Literal["remove", "replace"] = "remove"
     outliers: Literal["keep", "remove"] = "keep"
@@ -99,7 +110,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="judge canary vs baseline samples like Kayenta (JSON on stdin, JSON on stdout)",
         description=(
             "Reads {metrics: [{name, control, experiment, ...}], groupWeights, thresholds} on "
-            "stdin and writes {metrics: [...], score, result} on stdout. Exit 2 on bad input."
+            "stdin and writes {metrics: [...], score, result} on stdout. Exit 2 on bad input. "
+            f"Limits: {MAX_INPUT_BYTES // 2**20} MiB of UTF-8 JSON, {MAX_POINTS:,} samples per "
+            f"side of a metric, {MAX_TOTAL_POINTS:,} samples in all."
         ),
     )
     parser.set_defaults(handler=run)
@@ -107,7 +120,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     try:
-        request = parse_request(sys.stdin.read())
+        request = parse_request(read_input())
         metrics, weights, thresholds, options = to_judge_arguments(request)
     except InputError as error:
         print(f"canary judge: invalid input:\n{error}", file=sys.stderr)
@@ -118,15 +131,77 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def read_input() -> str:
+    """Standard input as text, at most MAX_INPUT_BYTES of UTF-8; InputError otherwise."""
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:  # a text stream without bytes underneath (e.g. in tests)
+        text = sys.stdin.read(MAX_INPUT_BYTES + 1)
+        data = text.encode("utf-8", "surrogatepass")
+    else:
+        data = stream.read(MAX_INPUT_BYTES + 1)
+    if len(data) > MAX_INPUT_BYTES:
+        raise InputError(f"(document): larger than the limit of {MAX_INPUT_BYTES} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(
+            f"(document): not UTF-8 text: byte 0x{data[error.start]:02x} at offset {error.start}"
+        ) from None
+
+
+def _no_constant(name: str) -> float:
+    raise InputError(f'(document): {name} is not JSON; write a missing sample as "NaN"')
+
+
+def _bounded_int(text: str) -> int:
+    if len(text) > MAX_NUMBER_DIGITS:
+        raise InputError(f"(document): a number with {len(text)} digits")
+    return int(text)
+
+
+def _bounded_float(text: str) -> float:
+    if len(text) > MAX_NUMBER_DIGITS:
+        raise InputError(f"(document): a number with {len(text)} characters")
+    value = float(text)
+    if math.isinf(value):
+        raise InputError(f"(document): the number {text[:40]} is too large for a double")
+    return value
+
+
 def parse_request(text: str) -> JudgeRequest:
+    """The request in JSON `text`; InputError (one `path: problem` line each) when it is bad."""
+    if not text.strip():
+        raise InputError("(document): empty input; expected a JSON object")
     try:
-        data = json.loads(text)
+        data = json.loads(
+            text,
+            parse_constant=_no_constant,
+            parse_int=_bounded_int,
+            parse_float=_bounded_float,
+        )
     except json.JSONDecodeError as error:
-        raise InputError(f"not JSON: {error}") from None
+        raise InputError(f"(document): not JSON: {error}") from None
+    except RecursionError:
+        raise InputError("(document): nested too deeply") from None
+    _require_text(data)
     try:
-        return JudgeRequest.model_validate(data)
+        request = JudgeRequest.model_validate(data)
     except ValidationError as error:
         raise InputError("\n".join(describe(e["loc"], e["msg"]) for e in error.errors())) from None
+    total = sum(len(m.control or ()) + len(m.experiment or ()) for m in request.metrics)
+    if total > MAX_TOTAL_POINTS:
+        raise InputError(f"metrics: {total} samples in all, more than {MAX_TOTAL_POINTS}")
+    return request
+
+
+def _require_text(data: object) -> None:
+    """Refuses strings with lone surrogates (JSON's "\\ud800"): they cannot be written out."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError("(document): a string holds a lone surrogate (e.g. \\ud800)") from None
+    except RecursionError:
+        raise InputError("(document): nested too deeply") from None
 
 
 def describe(location: tuple[int | str, ...], message: str) -> str:
