@@ -52,7 +52,9 @@ class MetricTemplateSpec(Model):
     provider: MetricProvider
     query: str = Field(
         min_length=1,
-        description="Variables: name, namespace, target, primary, canary, service, interval, and templateVariables.",
+        description="Variables: name, namespace, target, primary, canary, service, interval, and "
+        "templateVariables. Inside a regex matcher (=~ or !~) a value matches only itself; "
+        "write {{ name | regex }} for a value that is a regular expression.",
     )
     variables: dict[str, str] = Field(
         default_factory=dict, description="Defaults for custom variables."
