@@ -10,6 +10,7 @@ from typing import Any, Protocol, runtime_checkable
 import structlog
 from pydantic import ValidationError
 
+from canary import redact
 from canary.analysis.results import CheckResult
 from canary.api.canary import Canary, Phase, Webhook, WebhookType
 from canary.api.loading import describe
@@ -371,7 +372,7 @@ class Reconciler:
         # Canary at rest would log at every interval.
         changed = bool(decision.actions) or (canary.status.phase, canary.status.message) != (
             status.phase,
-            status.message,
+            redact.text(status.message),  # as written to (and read back from) the status
         )
         (log.info if changed else log.debug)(
             "decision",
