@@ -38,16 +38,19 @@ def http_url(text: str) -> str:
         raise argparse.ArgumentTypeError("a URL cannot hold spaces or control characters")
     try:
         parts = urlsplit(text)
-        port = parts.port
     except ValueError as error:
         raise argparse.ArgumentTypeError(f"not a valid URL: {error}") from None
+    try:
+        port = parts.port
+    except ValueError:
+        raise argparse.ArgumentTypeError("the port must be a number from 1 to 65535") from None
     if parts.scheme not in ("http", "https"):
         shown = f"{parts.scheme}://" if parts.scheme else "no scheme"
         raise argparse.ArgumentTypeError(f"use an http:// or https:// URL, got {shown}")
     if not parts.hostname:
         raise argparse.ArgumentTypeError("the URL has no host")
     if port == 0:
-        raise argparse.ArgumentTypeError("the port must be between 1 and 65535")
+        raise argparse.ArgumentTypeError("the port must be a number from 1 to 65535")
     if parts.username is not None or parts.password is not None:
         raise argparse.ArgumentTypeError(
             "do not put credentials in the URL; use the credential flags or environment"

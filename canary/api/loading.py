@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -103,10 +107,44 @@ def parse(document: Document) -> BaseModel:
             document.source, [f"kind: unknown kind {brief(document.kind)} in {API_VERSION}"]
         )
     body = {k: v for k, v in document.body.items() if k != "status" or document.kind != "Canary"}
+    problems = [f"{field_path(at)}: must be a finite number" for at in non_finite_numbers(body)]
+    if problems:
+        raise InvalidObject(document.source, problems)
     try:
-        return model.model_validate(body)
+        # As the API server sees it: JSON (YAML timestamps become strings), types not coerced,
+        # so that "8080" is no more a port here than in the CRD's schema.
+        text = json.dumps(body, default=_json_scalar, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise InvalidObject(
+            document.source, [f"(document): not JSON-compatible: {error}"]
+        ) from None
+    try:
+        return model.model_validate_json(text, strict=True)
     except ValidationError as error:
         raise InvalidObject(document.source, describe(error)) from error
+
+
+def _json_scalar(value: object) -> str:
+    if isinstance(value, date | datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(f"a {type(value).__name__} has no JSON form")
+
+
+def non_finite_numbers(body: Any) -> list[tuple[int | str, ...]]:
+    """Locations of NaN and infinities in a YAML body (JSON, and so the API server, has none)."""
+    found: list[tuple[int | str, ...]] = []
+    pending: list[tuple[tuple[int | str, ...], Any]] = [((), body)]
+    while pending:
+        location, value = pending.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            found.append(location)
+        elif isinstance(value, dict):
+            pending.extend(((*location, str(k)), v) for k, v in value.items())
+        elif isinstance(value, list):
+            pending.extend(((*location, i), v) for i, v in enumerate(value))
+    return sorted(found, key=str)
 
 
 def load_canary(path: Path) -> Canary:

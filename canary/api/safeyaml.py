@@ -8,28 +8,19 @@ guess (PyYAML alone lets the last of two equal keys win and recurses once per ne
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Iterator
-from dataclasses import dataclass
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
 import yaml
 from yaml.constructor import ConstructorError
-from yaml.events import (
-    AliasEvent,
-    CollectionEndEvent,
-    CollectionStartEvent,
-    DocumentStartEvent,
-    Event,
-    ScalarEvent,
-)
 from yaml.nodes import MappingNode, Node
 
 MAX_INPUT_BYTES = 8 * 1024 * 1024
 """Largest file read (8 MiB); a Kubernetes object is at most 1.5 MiB in etcd."""
 MAX_DEPTH = 100
 """Deepest nesting of mappings and sequences, counting those reached through aliases."""
-MAX_NODES = 1_000_000
+MAX_NODES = 500_000
 """Most values in a file once aliases are expanded (stops "billion laughs")."""
 MAX_INT_DIGITS = 100
 """Longest integer literal; the API's integers have at most 10 digits."""
@@ -46,13 +37,6 @@ class YamlInputError(ValueError):
         super().__init__(f"{source}: {reason}")
         self.source = source
         self.reason = reason
-
-
-@dataclass(frozen=True)
-class _Open:
-    anchor: str | None
-    first_node: int
-    depth_below: list[int]
 
 
 def read_bytes(path: Path, limit: int = MAX_INPUT_BYTES) -> bytes:
@@ -94,60 +78,45 @@ def read_yaml(path: Path) -> list[Any]:
 def load_all(text: str, source: str) -> list[Any]:
     """The documents of YAML `text` (see read_yaml for the checks)."""
     try:
-        _check_events(yaml.parse(text, Loader=_Base))
-        return list(yaml.load_all(text, Loader=_StrictLoader))
+        documents = list(yaml.load_all(text, Loader=_StrictLoader))
     except yaml.YAMLError as error:
         raise YamlInputError(source, _one_line(error)) from None
-    except (ValueError, OverflowError, RecursionError) as error:
+    except RecursionError:
+        # Only without libyaml: PyYAML's own composer recurses once per level.
+        raise YamlInputError(
+            source, f"nested deeper than the limit of {MAX_DEPTH} levels"
+        ) from None
+    except (ValueError, OverflowError) as error:
         # A scalar that its constructor cannot build (e.g. the timestamp 2026-13-45).
         raise YamlInputError(source, f"not valid YAML: {error}") from None
+    try:
+        _check_tree(documents)
+    except YamlInputError as error:
+        raise YamlInputError(source, error.reason) from None
+    return documents
 
 
-def _check_events(events: Iterator[Event]) -> None:
-    """Depth, expanded size and text of every value, from the event stream (no recursion)."""
-    opened: list[_Open] = []
-    anchors: dict[str, tuple[int, int]] = {}  # anchor -> (values, depth) of its subtree
+def _check_tree(documents: list[Any]) -> None:
+    """Depth, size (aliases counted at every use) and text of every value, without recursion.
+
+    libyaml itself refuses more than 1,000 levels, and PyYAML builds nested values from
+    generators, so reading is safe; this bounds what later steps (pydantic, JSON) walk.
+    """
+    pending: list[tuple[Any, int]] = [(document, 0) for document in documents]
     nodes = 0
-    for event in events:
-        if isinstance(event, DocumentStartEvent):
-            anchors.clear()
-        elif isinstance(event, ScalarEvent):
-            nodes += 1
-            _check_scalar(event)
-            if event.anchor:
-                anchors[event.anchor] = (1, 0)
-        elif isinstance(event, CollectionStartEvent):
-            nodes += 1
-            opened.append(_Open(event.anchor, nodes, [0]))
-            if len(opened) > MAX_DEPTH:
-                raise _error(event, f"nested deeper than the limit of {MAX_DEPTH} levels")
-        elif isinstance(event, CollectionEndEvent):
-            closed = opened.pop()
-            depth = closed.depth_below[0] + 1
-            if opened:
-                opened[-1].depth_below[0] = max(opened[-1].depth_below[0], depth)
-            if closed.anchor:
-                anchors[closed.anchor] = (nodes - closed.first_node + 1, depth)
-        elif isinstance(event, AliasEvent):
-            if event.anchor not in anchors:
-                raise _error(event, f"alias *{event.anchor} refers to itself or to no anchor")
-            size, depth = anchors[event.anchor]
-            nodes += size
-            if len(opened) + depth > MAX_DEPTH:
-                raise _error(event, f"nested deeper than the limit of {MAX_DEPTH} levels")
-            if opened:
-                opened[-1].depth_below[0] = max(opened[-1].depth_below[0], depth)
+    while pending:
+        value, depth = pending.pop()
+        nodes += 1
         if nodes > MAX_NODES:
-            raise _error(event, f"more than {MAX_NODES} values once aliases are expanded")
-
-
-def _check_scalar(event: ScalarEvent) -> None:
-    if _SURROGATE.search(event.value):
-        raise _error(event, "a string holds a lone surrogate (e.g. \\ud800), which is not text")
-
-
-def _error(event: Event, problem: str) -> yaml.MarkedYAMLError:
-    return yaml.MarkedYAMLError(problem=problem, problem_mark=event.start_mark)  # type: ignore[arg-type]
+            raise YamlInputError("", f"more than {MAX_NODES} values once aliases are expanded")
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                raise YamlInputError("", "a string holds a lone surrogate (e.g. \\ud800), not text")
+        elif isinstance(value, dict | list):
+            if depth >= MAX_DEPTH:
+                raise YamlInputError("", f"nested deeper than the limit of {MAX_DEPTH} levels")
+            children = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+            pending.extend((child, depth + 1) for child in children)
 
 
 def _one_line(error: yaml.YAMLError) -> str:
