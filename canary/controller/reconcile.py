@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from canary import redact
 from canary.analysis.results import CheckResult
 from canary.api.canary import Canary, Phase, Webhook, WebhookType
+from canary.api.common import Condition
 from canary.api.loading import describe
 from canary.controller.requests import manual_request
 from canary.engine import engine
@@ -39,11 +40,14 @@ from canary.kube.names import FINALIZER, Names
 from canary.kube.readiness import deployment_readiness
 from canary.kube.revision import ConfigRefs, revision
 from canary.kube.status import Involved, read_canary, record_event, set_finalizer, write_status
+from canary.kube.workloads import ForeignObject
 from canary.protocols import Analyzer, Notifier, TrafficRouter, WebhookRunner
 from canary.webhooks import payload_context
 
 JSON = dict[str, Any]
 log = structlog.get_logger("canary.controller")
+OWNERSHIP = "ObjectsOwned"
+"""False (reason ForeignObject) while a `-primary` object this Canary would write is not its own."""
 
 
 def _images(deployment: JSON | None) -> list[str]:
@@ -116,7 +120,10 @@ class Reconciler:
         except ValidationError as error:
             self._invalid(obj, error)
             return None
-        return self._reconcile(canary, obj)
+        try:
+            return self._reconcile(canary, obj)
+        except ForeignObject as error:
+            return self._refuse_foreign(canary, error)
 
     def _reconcile(self, canary: Canary, obj: JSON) -> float | None:
         now = self.clock()
@@ -139,6 +146,7 @@ class Reconciler:
         for action in decision.actions:
             self._carry_out(action, canary, world, now)
         decision.status.observed_generation = obj["metadata"].get("generation")
+        decision.status.conditions = [c for c in decision.status.conditions if c.type != OWNERSHIP]
         write_status(self.kube, canary.metadata.namespace, canary.metadata.name, decision.status)
         if world.deleting:
             self._release(canary)
@@ -262,6 +270,8 @@ class Reconciler:
     def _initialize(self, canary: Canary, world: World, now: datetime) -> None:
         if world.target is None:
             return
+        target_hpa = autoscalers.target_autoscaler(self.kube, canary)
+        workloads.check_owned(self.kube, canary, world.configs, target_hpa)
         workloads.copy_configs(self.kube, canary, world.configs)
         workloads.ensure_primary(self.kube, canary, world.target, world.renamed, world.revision)
         # Until the first promotion the primary simply follows the target, so a target changed
@@ -270,6 +280,8 @@ class Reconciler:
         self._keep_objects_in_sync(canary, world)
 
     def _promote(self, canary: Canary, world: World, now: datetime) -> None:
+        target_hpa = autoscalers.target_autoscaler(self.kube, canary)
+        workloads.check_owned(self.kube, canary, world.configs, target_hpa)
         workloads.copy_configs(self.kube, canary, world.configs)
         self._primary_follows_target(canary, world, now, autoscalers.promote_autoscaler)
 
@@ -345,6 +357,35 @@ class Reconciler:
             log.warning(
                 "event not recorded", canary=canary.metadata.name, reason=reason, error=str(error)
             )
+
+    def _refuse_foreign(self, canary: Canary, error: ForeignObject) -> float:
+        """Leave another owner's object alone: a Warning Event and a False ObjectsOwned condition.
+
+        The rest of this reconcile is not carried out (nothing was written yet, see
+        workloads.check_owned); it is tried again every analysis interval, so deleting or
+        renaming the object lets the rollout go on.
+        """
+        now = self.clock()
+        message = f"{error}: refusing to overwrite it; delete or rename it to go on"
+        self._event(canary, "Warning", "ForeignObject", message, now)
+        log.warning(
+            "foreign object",
+            canary=canary.metadata.name,
+            namespace=canary.metadata.namespace,
+            error=message,
+        )
+        status = canary.status.model_copy(deep=True)
+        refused = Condition(
+            type=OWNERSHIP,
+            status="False",
+            reason="ForeignObject",
+            message=message,
+            last_transition_time=now,
+            observed_generation=canary.metadata.generation,
+        )
+        status.conditions = [c for c in status.conditions if c.type != OWNERSHIP] + [refused]
+        write_status(self.kube, canary.metadata.namespace, canary.metadata.name, status)
+        return canary.spec.analysis.interval_seconds
 
     def _invalid(self, obj: JSON, error: ValidationError) -> None:
         """An invalid Canary is reported (log and Warning event) and left alone until it changes."""
