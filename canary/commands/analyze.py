@@ -125,7 +125,14 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(document, indent=2))
     else:
         print_table(canary, evaluations)
-    return EXIT_PROMETHEUS if any(item.prometheus_failed for item in evaluations) else 0
+    if any(item.prometheus_failed for item in evaluations):
+        print(
+            f"canary analyze: --prometheus {args.prometheus}: some queries failed "
+            "(the error of each is in the output)",
+            file=sys.stderr,
+        )
+        return EXIT_PROMETHEUS
+    return 0
 
 
 def evaluation_times(args: argparse.Namespace) -> list[datetime]:
@@ -147,14 +154,26 @@ def evaluation_times(args: argparse.Namespace) -> list[datetime]:
 
 
 def evaluation_count(start: datetime, end: datetime, step: float) -> int:
-    """How many times replay(start, end, step) yields, computed without building them."""
-    return int((end - start).total_seconds() // step) + 1
+    """How many times replay(start, end, step) yields, computed without building them.
+
+    Counted in whole microseconds (datetime's resolution), so that 86400 s in steps of 1 ms is
+    exactly 86,400,001 times, not one less through floating-point division.
+    """
+    return (end - start) // _MICROSECOND // _step_microseconds(step) + 1
 
 
 def replay(start: datetime, end: datetime, step: float) -> Iterator[datetime]:
     """start, start+step, ... up to and including end."""
+    step_us = _step_microseconds(step)
     for index in range(evaluation_count(start, end, step)):
-        yield start + timedelta(seconds=index * step)
+        yield start + index * step_us * _MICROSECOND
+
+
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _step_microseconds(step: float) -> int:
+    return max(1, round(step * 1_000_000))
 
 
 def load_templates(paths: Sequence[Path]) -> list[MetricTemplate]:
