@@ -111,9 +111,10 @@ def parse(document: Document) -> BaseModel:
     if problems:
         raise InvalidObject(document.source, problems)
     try:
-        # As the API server sees it: JSON (YAML timestamps become strings), types not coerced,
-        # so that "8080" is no more a port here than in the CRD's schema.
-        text = json.dumps(body, default=_json_scalar, allow_nan=False)
+        # As the API server sees it: JSON (YAML timestamps become strings), null fields dropped
+        # (none of the schema's fields is nullable), types not coerced, so that "8080" is no
+        # more a port here than in the CRD's schema.
+        text = json.dumps(without_nulls(body), default=_json_scalar, allow_nan=False)
     except (TypeError, ValueError) as error:
         raise InvalidObject(
             document.source, [f"(document): not JSON-compatible: {error}"]
@@ -130,6 +131,15 @@ def _json_scalar(value: object) -> str:
     if isinstance(value, bytes):
         return base64.b64encode(value).decode("ascii")
     raise TypeError(f"a {type(value).__name__} has no JSON form")
+
+
+def without_nulls(body: Any) -> Any:
+    """`body` without mapping entries whose value is null, as the API server prunes them."""
+    if isinstance(body, dict):
+        return {k: without_nulls(v) for k, v in body.items() if v is not None}
+    if isinstance(body, list):
+        return [without_nulls(v) for v in body]
+    return body
 
 
 def non_finite_numbers(body: Any) -> list[tuple[int | str, ...]]:
