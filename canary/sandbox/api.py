@@ -15,7 +15,17 @@ from urllib.parse import parse_qs
 
 import yaml
 
-from canary.sandbox import discovery, errors, limits, openapi, patches, scale, selectors, tables
+from canary.sandbox import (
+    discovery,
+    errors,
+    limits,
+    metadata,
+    openapi,
+    patches,
+    scale,
+    selectors,
+    tables,
+)
 from canary.sandbox.errors import ApiError
 from canary.sandbox.objects import Result
 from canary.sandbox.resources import ResourceType
@@ -71,6 +81,7 @@ class Request:
     path: str
     query: str
     content_type: str
+    accept: str = ""
 
 
 class Api:
@@ -120,7 +131,7 @@ class Api:
         alive: Callable[[], bool] | None,
     ) -> Response:
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
-        self.requests.append(Request(method, path, query, content_type))
+        self.requests.append(Request(method, path, query, content_type, headers.get("accept", "")))
         self._raise_fault(method, path)
         params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
         path = path.rstrip("/") or "/"
@@ -141,6 +152,11 @@ class Api:
             response.body = tables.table(route.rt, items, list_meta, route.version)
         if response.stream is not None and "as=Table" in headers.get("accept", ""):
             response.stream = _table_events(route, response.stream)
+        if method == "GET" and metadata.requested(headers.get("accept", "")):
+            if response.stream is not None:
+                response.stream = metadata.events(response.stream)
+            elif response.body is not None:
+                response.body = metadata.convert(response.body)
         return response
 
     def _raise_fault(self, method: str, path: str) -> None:
