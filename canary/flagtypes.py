@@ -121,13 +121,7 @@ def time(text: str) -> datetime:
 
 def seed(text: str) -> int:
     """A random seed: a whole number from 0 to 2**63-1."""
-    try:
-        value = int(text) if len(text) <= 30 else -1
-    except ValueError:
-        raise argparse.ArgumentTypeError("must be a whole number") from None
-    if not 0 <= value <= SEED_MAX:
-        raise argparse.ArgumentTypeError(f"must be between 0 and {SEED_MAX}")
-    return value
+    return bounded_int(0, SEED_MAX)(text)
 
 
 def read_small_text(path: Path, flag: str) -> str:
@@ -143,3 +137,33 @@ def read_small_text(path: Path, flag: str) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         raise ValueError(f"{flag} {path}: not UTF-8 text") from None
+
+
+def bounded_int(minimum: int, maximum: int) -> Callable[[str], int]:
+    """A type for a whole-number flag from `minimum` to `maximum`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text) if len(text) <= 30 else None
+        except ValueError:
+            value = None
+        if value is None or not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"must be a whole number from {minimum} to {maximum}")
+        return value
+
+    return parse
+
+
+def bounded_float(minimum: float, maximum: float) -> Callable[[str], float]:
+    """A type for a finite number flag from `minimum` to `maximum`."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not minimum <= value <= maximum:  # NaN fails every comparison
+            raise argparse.ArgumentTypeError(f"must be a number from {minimum:g} to {maximum:g}")
+        return value
+
+    return parse
