@@ -38,8 +38,12 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         ),
         rf"\1{REDACTED}",
     ),
-    # a bare credential scheme: `Bearer eyJ...`, `Basic dXNlcjpw...`
-    (re.compile(r"\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}", re.IGNORECASE), rf"\1 {REDACTED}"),
+    # a bare credential scheme: `Bearer eyJ...`, `Basic dXNlcjpw...` (not "basic credentials":
+    # a word of lowercase letters only is prose, not a token)
+    (
+        re.compile(r"\b(bearer|basic)\s+(?-i:(?![a-z]+\b))[A-Za-z0-9._~+/=-]{6,}", re.IGNORECASE),
+        rf"\1 {REDACTED}",
+    ),
     # credentials in a query string
     (
         re.compile(

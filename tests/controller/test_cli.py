@@ -63,7 +63,8 @@ def test_the_controller_command_initialises_a_canary_logs_json_serves_metrics_an
                 "canaries",
                 body,
             )
-            testing.eventually(lambda: _phase(kube, namespace) == "Initialized", timeout=20)
+            # The process imports scipy and the client first: slow on a loaded CI machine.
+            testing.eventually(lambda: _phase(kube, namespace) == "Initialized", timeout=60)
             metrics = testing.eventually(
                 lambda: _get(f"http://127.0.0.1:{port}/metrics"), timeout=5
             )

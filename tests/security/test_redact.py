@@ -34,6 +34,7 @@ def fresh() -> redact.Redactor:
         ("X-Api-Token=abcdef; next", f"X-Api-Token={R}; next"),
         ("Cookie: session=abc", f"Cookie: {R}"),
         ("sent bearer eyJhbGciOi", f"sent bearer {R}"),
+        ("basic credentials are read from a Secret", "basic credentials are read from a Secret"),
         ("GET /q?query=up&access_token=s3cr3t&x=1", f"GET /q?query=up&access_token={R}&x=1"),
         ("step 2 of 5: weight 25", "step 2 of 5: weight 25"),
         ("no data: rate(x[1m]) is empty", "no data: rate(x[1m]) is empty"),
