@@ -11,6 +11,8 @@ import sys
 import urllib.request
 from typing import Any
 
+import pytest
+
 from canary.kube.client import Kube, raw, read
 from canary.sandbox import testing
 from tests.controller.kube_fixtures import canary_body, deployment
@@ -37,6 +39,7 @@ def _phase(kube: Kube, namespace: str) -> Any:
     return ((obj or {}).get("status") or {}).get("phase")
 
 
+@pytest.mark.timeout(180)
 def test_the_controller_command_initialises_a_canary_logs_json_serves_metrics_and_stops_on_sigterm(
     env: testing.Environment, namespace: str
 ) -> None:
