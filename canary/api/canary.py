@@ -20,11 +20,15 @@ from canary.api.common import (
     Model,
     ObjectMeta,
     SecretKeyReference,
+    at_least,
     parse_duration,
 )
 
 BUILTIN_METRICS = ("request-success-rate", "request-duration")
 """Metrics computed from Istio's standard telemetry without a MetricTemplate."""
+
+MIN_ANALYSIS_INTERVAL = "1s"
+"""The shortest analysis interval (for tests and demos; production uses 30s or more)."""
 
 HISTORY_LIMIT = 50
 """How many rollout steps `status.history` keeps (oldest dropped first)."""
@@ -411,6 +415,7 @@ class Analysis(Model):
     interval: Duration = Field(
         "1m",
         description="Time between checks; 1s is allowed for tests and demos, production should use 30s or more.",
+        json_schema_extra=at_least(MIN_ANALYSIS_INTERVAL),
     )
     threshold: int = Field(
         5, ge=1, le=INT32_MAX, description="Failed checks that roll the canary back."
@@ -437,8 +442,8 @@ class Analysis(Model):
     @field_validator("interval")
     @classmethod
     def _interval_at_least_a_second(cls, value: str) -> str:
-        if parse_duration(value) < 1:
-            raise ValueError("must be at least 1s")
+        if parse_duration(value) < parse_duration(MIN_ANALYSIS_INTERVAL):
+            raise ValueError(f"must be at least {MIN_ANALYSIS_INTERVAL}")
         return value
 
     @model_validator(mode="after")

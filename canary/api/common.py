@@ -46,6 +46,22 @@ def parse_duration(text: str) -> float:
     return sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
 
 
+def at_least(minimum: str) -> dict[str, Any]:
+    """The CRD's form of a duration's minimum: a CEL rule, as no OpenAPI keyword can hold it.
+
+    Kubernetes evaluates `x-kubernetes-validations` (CEL) with Go's time.ParseDuration, which
+    reads every duration that DURATION_PATTERN allows.
+    """
+    return {
+        "x-kubernetes-validations": [
+            {
+                "rule": f"duration(self) >= duration('{minimum}')",
+                "message": f"must be at least {minimum}",
+            }
+        ]
+    }
+
+
 def format_duration(seconds: float) -> str:
     """The shortest Go-style duration for a number of seconds (inverse of parse_duration)."""
     if seconds < 1:
