@@ -51,6 +51,28 @@ def test_structure(depth: int, opener: str) -> None:
     judge((opener * depth + "1" + closer * depth).encode())
 
 
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                ["metrics", "name", "control", "experiment", "thresholds", "pass", "x"]
+            ),
+            children,
+            max_size=4,
+        )
+    ),
+    max_leaves=30,
+)
+
+
+@FUZZ
+@given(document=JSON_VALUES)
+def test_json_shapes(document: object) -> None:
+    judge(json.dumps(document).encode())
+
+
 JSON_NUMBERS = st.one_of(
     st.integers(min_value=1, max_value=6000).map(lambda n: "9" * n),
     st.integers(min_value=1, max_value=400).map(lambda n: "1e" + "9" * n),

@@ -159,3 +159,10 @@ def test_a_file_over_the_size_limit_is_refused_before_parsing(workdir: Path) -> 
     assert_clear(answer, {1}, [str(path)])
     assert f"larger than the limit of {MAX_INPUT_BYTES} bytes" in answer.err
     assert_bounded(answer)
+
+
+def test_a_file_name_that_is_not_utf8_is_escaped_not_a_crash(workdir: Path) -> None:
+    name = b"caf\xe9.yaml".decode("utf-8", "surrogateescape")
+    path = write(workdir, name, b"")
+    answer = run(["validate", str(path)])
+    assert_clear(answer, {1}, ["caf\\udce9.yaml"])
