@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -39,7 +40,7 @@ def _phase(kube: Kube, namespace: str) -> Any:
     return ((obj or {}).get("status") or {}).get("phase")
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(900 if os.environ.get("KUBECONFIG") else 180)
 def test_the_controller_command_initialises_a_canary_logs_json_serves_metrics_and_stops_on_sigterm(
     env: testing.Environment, namespace: str
 ) -> None:
