@@ -47,7 +47,14 @@ class KubeSecrets:
             secret = read(self.kube.core.read_namespaced_secret, name, namespace)
         except Exception as error:
             # The server's answer is not repeated: only what kind of failure it was.
-            why = "access denied" if is_status(error, 401, 403) else type(error).__name__
+            status = getattr(error, "status", None)
+            why = (
+                "access denied"
+                if is_status(error, 401, 403)
+                else f"HTTP {status}"
+                if isinstance(status, int)
+                else type(error).__name__
+            )
             raise SecretError(namespace, name, key, f"cannot be read ({why})") from None
         if secret is None:
             raise SecretError(namespace, name, key, "does not exist")
