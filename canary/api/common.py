@@ -127,6 +127,15 @@ IntOrString = Annotated[
 """A port number or a port name, like Kubernetes' IntOrString in `targetPort`."""
 
 
+HEADER_NAME_PATTERN = r"^[-!#$%&'*+.^_`|~0-9A-Za-z]+$"
+"""An HTTP field name: a token (RFC 9110 section 5.6.2)."""
+HEADER_VALUE_PATTERN = r"^[\t\x20-\x7e]*$"
+"""An HTTP field value as sent here: printable ASCII and tabs, so never CR or LF."""
+
+HeaderName = Annotated[str, Field(pattern=HEADER_NAME_PATTERN)]
+HeaderValue = Annotated[str, Field(pattern=HEADER_VALUE_PATTERN)]
+
+
 class Model(BaseModel):
     """Base of every API object: camelCase on the wire, unknown fields rejected."""
 

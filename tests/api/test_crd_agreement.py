@@ -103,9 +103,18 @@ def int_or_string(validator: Any, enabled: bool, instance: Any, schema: Any) -> 
 _AT_LEAST = re.compile(r"duration\(self\) >= duration\('([^']+)'\)")
 
 
+_KEYS_MATCH = re.compile(r'self\.all\(k, k\.matches\("([^"]+)"\)\)')
+
+
 def cel_rules(validator: Any, rules: list[Any], instance: Any, schema: Any) -> Iterator[Any]:
-    """The CEL rules crdgen writes, evaluated as Kubernetes would (Go durations)."""
+    """The CEL rules crdgen writes, evaluated as Kubernetes would (Go durations, RE2)."""
     for rule in rules:
+        keys = _KEYS_MATCH.fullmatch(rule["rule"])
+        if keys is not None:
+            pattern = keys.group(1).removesuffix("$") + r"\Z"
+            if isinstance(instance, dict) and not all(re.search(pattern, k) for k in instance):
+                yield jsonschema.ValidationError(rule["message"])
+            continue
         minimum = _AT_LEAST.fullmatch(rule["rule"])
         assert minimum is not None, f"teach this test the CEL rule {rule['rule']!r}"
         try:
@@ -241,3 +250,26 @@ def test_the_minimum_analysis_interval_is_a_cel_rule_of_the_crd() -> None:
     body = placed("Canary", ("spec", "analysis", "interval"), "500ms")
     assert model_rejects("Canary", body, "spec.analysis.interval")
     assert crd_rejects("Canary", body, ("spec", "analysis", "interval"), "500ms")
+
+
+@pytest.mark.parametrize(
+    ("name", "valid"),
+    [("X-Scope-OrgID", True), ("X A", False), ("X-A\r\nX-B", False), ("", False), ("é", False)],
+)
+def test_header_names_agree(name: str, valid: bool) -> None:
+    body = placed("MetricTemplate", ("spec", "provider", "headers"), {name: "v"})
+    where = ("spec", "provider", "headers")
+    model_ok = not any_problem_under("MetricTemplate", body, "spec.provider.headers")
+    crd_ok = not any(
+        tuple(e.absolute_path) == where
+        for e in Validator(schema_of_cached("MetricTemplate")).iter_errors(body)
+    )
+    assert model_ok == crd_ok == valid
+
+
+def any_problem_under(kind: str, body: dict[str, Any], where: str) -> bool:
+    try:
+        parse(Document("agreement", body))
+    except InvalidObject as error:
+        return any(problem.startswith(where) for problem in error.problems)
+    return False
