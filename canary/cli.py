@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from canary import __version__
+from canary import __version__, clierrors
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "get": ("canary.commands.get", "show one rollout at a glance (--watch to follow it)"),
@@ -84,6 +84,7 @@ def _complete(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    clierrors.prepare_streams()
     arguments = list(sys.argv[1:] if argv is None else argv)
     if "_ARGCOMPLETE" in os.environ:
         # The words being completed come from the shell, not from argv.
@@ -100,3 +101,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as error:  # the last resort; known bad input has its own message
+        return clierrors.unexpected(args, error)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 import httpx
 
+from canary import redact
 from canary.analysis.results import CheckResult, json_safe
 from canary.api.canary import Canary, Webhook, WebhookType
 from canary.api.common import parse_duration
@@ -166,6 +167,10 @@ class HttpWebhookRunner:
             headers = self.headers(canary, hook, body)
         except SecretError as error:
             return Delivery(False, 0, f"{hook.name}: cannot sign the payload: {error}")
+        except Exception as error:  # the contract: a failed delivery, never an exception
+            return Delivery(
+                False, 0, f"{hook.name}: cannot build the request: {type(error).__name__}"
+            )
         attempts = hook.retries + 1
         outcome = ""
         for attempt in range(1, attempts + 1):
@@ -195,12 +200,14 @@ class HttpWebhookRunner:
         except httpx.TimeoutException:
             return f"no answer within {hook.timeout}", True
         except httpx.TransportError as error:
-            return f"cannot reach {hook.url}: {type(error).__name__}", True
+            return f"cannot reach {redact.url(hook.url)}: {type(error).__name__}", True
         except Exception as error:  # a runner must never raise: report whatever went wrong
-            return f"request failed: {type(error).__name__}: {error}", False
+            return f"request failed: {type(error).__name__}: {redact.text(str(error))}", False
         if response.is_success:
             return "", False
-        snippet = response.text[:200].strip()
+        # The receiver's words may echo our request (URL, headers): redacted before the cut,
+        # so that a credential cut in half cannot slip through.
+        snippet = redact.text(response.text[:2000])[:200].strip()
         answer = f"HTTP {response.status_code}" + (f" ({snippet})" if snippet else "")
         return answer, response.status_code in RETRY_STATUSES
 

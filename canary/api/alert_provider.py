@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from canary.api.common import Model, ObjectMeta, SecretKeyReference
+from canary.api.common import Duration, Model, ObjectMeta, SecretKeyReference
 
 
 class AlertProviderType(StrEnum):
@@ -32,7 +32,7 @@ class AlertProviderSpec(Model):
     channel: str | None = None
     username: str = "canary"
     proxy: str | None = Field(None, pattern=r"^https?://")
-    timeout: str = Field("10s", pattern=r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$")
+    timeout: Duration = "10s"
 
     @model_validator(mode="after")
     def _has_destination(self) -> AlertProviderSpec:

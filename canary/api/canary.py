@@ -3,25 +3,32 @@
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from canary.analysis.thresholds import NoDataPolicy
 from canary.api.common import (
+    INT32_MAX,
     Condition,
     Duration,
     FreeForm,
+    IntOrString,
     Model,
     ObjectMeta,
     SecretKeyReference,
+    at_least,
     parse_duration,
 )
 
 BUILTIN_METRICS = ("request-success-rate", "request-duration")
 """Metrics computed from Istio's standard telemetry without a MetricTemplate."""
+
+MIN_ANALYSIS_INTERVAL = "1s"
+"""The shortest analysis interval (for tests and demos; production uses 30s or more)."""
 
 HISTORY_LIMIT = 50
 """How many rollout steps `status.history` keeps (oldest dropped first)."""
@@ -64,7 +71,7 @@ class AutoscalerReference(Model):
 class Retries(Model):
     """Istio HTTPRetry for the generated route."""
 
-    attempts: int = Field(ge=0)
+    attempts: int = Field(ge=0, le=INT32_MAX)
     per_try_timeout: Duration | None = None
     retry_on: str | None = None
 
@@ -99,7 +106,7 @@ class ServiceSpec(Model):
         description="Name of the apex Service and VirtualService; defaults to the target's name.",
     )
     port: int = Field(ge=1, le=65535, description="Port of the generated Services.")
-    target_port: int | str | None = Field(
+    target_port: IntOrString | None = Field(
         None, description="Container port or port name; defaults to `port`."
     )
     port_name: str = Field("http", description="Name of the Service port.")
@@ -130,7 +137,10 @@ class Mirror(Model):
         100, ge=1, le=100, description="Share of live requests copied to the canary."
     )
     iterations: int = Field(
-        1, ge=1, description="Analysis intervals spent mirroring before the first weight step."
+        1,
+        ge=1,
+        le=INT32_MAX,
+        description="Analysis intervals spent mirroring before the first weight step.",
     )
 
 
@@ -149,7 +159,7 @@ class CanaryStrategy(Model):
         le=100,
         description="Last canary weight before promotion; default 80 with stepWeight, the last rung with stepWeights.",
     )
-    step_weights: list[int] | None = Field(
+    step_weights: list[Annotated[int, Field(ge=1, le=100)]] | None = Field(
         None, min_length=1, description="An explicit ladder of canary weights, strictly increasing."
     )
     step_weight_promotion: int | None = Field(
@@ -165,9 +175,6 @@ class CanaryStrategy(Model):
     def _ladder_increases(cls, ladder: list[int] | None) -> list[int] | None:
         if ladder is None:
             return None
-        for weight in ladder:
-            if not 1 <= weight <= 100:
-                raise ValueError(f"every weight must be between 1 and 100, got {weight}")
         if any(b <= a for a, b in itertools.pairwise(ladder)):
             raise ValueError(f"the ladder must strictly increase, got {ladder}")
         return ladder
@@ -209,7 +216,7 @@ DEFAULT_MAX_WEIGHT = 80
 class BlueGreenStrategy(Model):
     """Run the analysis on the canary with no user traffic for N intervals, then switch all traffic."""
 
-    iterations: int = Field(10, ge=1)
+    iterations: int = Field(10, ge=1, le=INT32_MAX)
     mirror: Mirror | None = Field(
         None, description="Copy live traffic to the canary during the iterations."
     )
@@ -218,7 +225,7 @@ class BlueGreenStrategy(Model):
 class ABTestingStrategy(Model):
     """Route the requests that match to the canary for N intervals, then promote."""
 
-    iterations: int = Field(10, ge=1)
+    iterations: int = Field(10, ge=1, le=INT32_MAX)
     match: list[FreeForm] = Field(
         min_length=1, description="Istio HTTPMatchRequests selecting the canary's users."
     )
@@ -408,15 +415,22 @@ class Analysis(Model):
     interval: Duration = Field(
         "1m",
         description="Time between checks; 1s is allowed for tests and demos, production should use 30s or more.",
+        json_schema_extra=at_least(MIN_ANALYSIS_INTERVAL),
     )
-    threshold: int = Field(5, ge=1, description="Failed checks that roll the canary back.")
+    threshold: int = Field(
+        5, ge=1, le=INT32_MAX, description="Failed checks that roll the canary back."
+    )
     failure_window: int | None = Field(
         None,
         ge=1,
+        le=INT32_MAX,
         description="Count failed checks over the last N checks only; unset counts all checks of the run.",
     )
     min_requests: int = Field(
-        0, ge=0, description="Fewer canary requests in an interval is low traffic: the check holds."
+        0,
+        ge=0,
+        le=INT32_MAX,
+        description="Fewer canary requests in an interval is low traffic: the check holds.",
     )
     metrics: list[Metric] = Field(default_factory=list)
     webhooks: list[Webhook] = Field(default_factory=list)
@@ -428,8 +442,8 @@ class Analysis(Model):
     @field_validator("interval")
     @classmethod
     def _interval_at_least_a_second(cls, value: str) -> str:
-        if parse_duration(value) < 1:
-            raise ValueError("must be at least 1s")
+        if parse_duration(value) < parse_duration(MIN_ANALYSIS_INTERVAL):
+            raise ValueError(f"must be at least {MIN_ANALYSIS_INTERVAL}")
         return value
 
     @model_validator(mode="after")
@@ -438,7 +452,7 @@ class Analysis(Model):
             ("metric", [m.name for m in self.metrics]),
             ("webhook", [w.name for w in self.webhooks]),
         ):
-            duplicates = sorted({n for n in names if names.count(n) > 1})
+            duplicates = sorted(n for n, count in Counter(names).items() if count > 1)
             if duplicates:
                 raise ValueError(f"duplicate {label} names: {', '.join(duplicates)}")
         if self.failure_window is not None and self.failure_window < self.threshold:
@@ -488,6 +502,7 @@ class CanarySpec(Model):
     progress_deadline_seconds: int = Field(
         600,
         ge=1,
+        le=INT32_MAX,
         description="Time a Deployment may stay not ready before the rollout is rolled back.",
     )
     skip_analysis: bool = Field(

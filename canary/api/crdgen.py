@@ -132,6 +132,11 @@ def _convert_any_of(node: JSON, definitions: JSON) -> JSON:
 
 def _convert_object(out: JSON, definitions: JSON) -> JSON:
     out["type"] = "object"
+    patterned = out.pop("patternProperties", None)
+    if isinstance(patterned, dict) and len(patterned) == 1:
+        # Kubernetes has no patternProperties: the values' schema stays, and the model states
+        # the keys' rule as a CEL rule (x-kubernetes-validations) next to it.
+        out["additionalProperties"] = next(iter(patterned.values()))
     properties = out.get("properties")
     additional = out.get("additionalProperties")
     if properties:

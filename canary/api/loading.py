@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from canary.api.alert_provider import AlertProvider
 from canary.api.canary import Canary
 from canary.api.common import API_VERSION
 from canary.api.metric_template import MetricTemplate
+from canary.api.safeyaml import YamlInputError, brief, read_yaml
 
 MODELS: dict[str, type[BaseModel]] = {
     "Canary": Canary,
@@ -77,12 +81,17 @@ def describe(error: ValidationError) -> list[str]:
 
 
 def read_documents(path: Path) -> Iterator[Document]:
-    """Every non-empty YAML document in a file."""
-    text = path.read_text()
+    """Every non-empty YAML document in a file.
+
+    Raises InvalidObject when the file cannot be read as YAML within the limits of
+    canary.api.safeyaml, or holds no document at all.
+    """
     try:
-        bodies = list(yaml.safe_load_all(text))
-    except yaml.YAMLError as error:
-        raise InvalidObject(str(path), [f"(document): not valid YAML: {error}"]) from error
+        bodies = read_yaml(path)
+    except YamlInputError as error:
+        raise InvalidObject(str(path), [f"(document): {error.reason}"]) from None
+    if all(body is None for body in bodies):
+        raise InvalidObject(str(path), ["(document): no YAML document (the file is empty)"])
     for index, body in enumerate(bodies):
         if body is not None:
             yield Document(f"{path}#{index}" if len(bodies) > 1 else str(path), body)
@@ -95,13 +104,57 @@ def parse(document: Document) -> BaseModel:
     model = MODELS.get(document.kind or "")
     if model is None:
         raise InvalidObject(
-            document.source, [f"kind: unknown kind {document.kind!r} in {API_VERSION}"]
+            document.source, [f"kind: unknown kind {brief(document.kind)} in {API_VERSION}"]
         )
     body = {k: v for k, v in document.body.items() if k != "status" or document.kind != "Canary"}
+    problems = [f"{field_path(at)}: must be a finite number" for at in non_finite_numbers(body)]
+    if problems:
+        raise InvalidObject(document.source, problems)
     try:
-        return model.model_validate(body)
+        # As the API server sees it: JSON (YAML timestamps become strings), null fields dropped
+        # (none of the schema's fields is nullable), types not coerced, so that "8080" is no
+        # more a port here than in the CRD's schema.
+        text = json.dumps(without_nulls(body), default=_json_scalar, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise InvalidObject(
+            document.source, [f"(document): not JSON-compatible: {error}"]
+        ) from None
+    try:
+        return model.model_validate_json(text, strict=True)
     except ValidationError as error:
         raise InvalidObject(document.source, describe(error)) from error
+
+
+def _json_scalar(value: object) -> str:
+    if isinstance(value, date | datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(f"a {type(value).__name__} has no JSON form")
+
+
+def without_nulls(body: Any) -> Any:
+    """`body` without mapping entries whose value is null, as the API server prunes them."""
+    if isinstance(body, dict):
+        return {k: without_nulls(v) for k, v in body.items() if v is not None}
+    if isinstance(body, list):
+        return [without_nulls(v) for v in body]
+    return body
+
+
+def non_finite_numbers(body: Any) -> list[tuple[int | str, ...]]:
+    """Locations of NaN and infinities in a YAML body (JSON, and so the API server, has none)."""
+    found: list[tuple[int | str, ...]] = []
+    pending: list[tuple[tuple[int | str, ...], Any]] = [((), body)]
+    while pending:
+        location, value = pending.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            found.append(location)
+        elif isinstance(value, dict):
+            pending.extend(((*location, str(k)), v) for k, v in value.items())
+        elif isinstance(value, list):
+            pending.extend(((*location, i), v) for i, v in enumerate(value))
+    return sorted(found, key=str)
 
 
 def load_canary(path: Path) -> Canary:

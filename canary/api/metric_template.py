@@ -7,7 +7,15 @@ from typing import Literal
 
 from pydantic import Field
 
-from canary.api.common import Duration, Model, ObjectMeta, SecretKeyReference
+from canary.api.common import (
+    HEADER_NAME_PATTERN,
+    Duration,
+    HeaderName,
+    HeaderValue,
+    Model,
+    ObjectMeta,
+    SecretKeyReference,
+)
 
 
 class MetricProviderType(StrEnum):
@@ -39,8 +47,18 @@ class MetricProvider(Model):
     )
     bearer_token_secret_ref: SecretKeyReference | None = None
     basic_auth: BasicAuth | None = None
-    headers: dict[str, str] = Field(
-        default_factory=dict, description="Extra HTTP headers (not secrets: use a secretRef)."
+    headers: dict[HeaderName, HeaderValue] = Field(
+        default_factory=dict,
+        description="Extra HTTP headers (not secrets: use a secretRef). Names are HTTP tokens; "
+        "values printable ASCII, without CR or LF.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": f'self.all(k, k.matches("{HEADER_NAME_PATTERN}"))',
+                    "message": "header names must be HTTP tokens",
+                }
+            ]
+        },
     )
     tls: TLSOptions | None = None
     timeout: Duration = Field("5s", description="Timeout of one query.")
@@ -52,7 +70,9 @@ class MetricTemplateSpec(Model):
     provider: MetricProvider
     query: str = Field(
         min_length=1,
-        description="Variables: name, namespace, target, primary, canary, service, interval, and templateVariables.",
+        description="Variables: name, namespace, target, primary, canary, service, interval, and "
+        "templateVariables. Inside a regex matcher (=~ or !~) a value matches only itself; "
+        "write {{ name | regex }} for a value that is a regular expression.",
     )
     variables: dict[str, str] = Field(
         default_factory=dict, description="Defaults for custom variables."

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from canary import flagtypes
 from canary.analysis.results import CheckResult, Verdict, format_number
 from canary.api.canary import Canary
-from canary.api.common import parse_duration
 from canary.api.loading import InvalidObject, load_canary, parse, read_documents
 from canary.api.metric_template import MetricProvider as ProviderSpec
 from canary.api.metric_template import MetricTemplate
@@ -27,6 +27,8 @@ from canary.protocols import AnalysisOutcome, MetricProvider
 TOKEN_ENV = "CANARY_PROMETHEUS_TOKEN"
 PASSWORD_ENV = "CANARY_PROMETHEUS_PASSWORD"
 MAX_EVALUATIONS = 10_000
+MAX_TIMEOUT_SECONDS = 600.0
+MAX_DURATION_SECONDS = 366 * 24 * 3600.0
 EXIT_INVALID = 1
 EXIT_PROMETHEUS = 3
 
@@ -43,12 +45,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     )
     parser.add_argument("canary", type=Path, metavar="CANARY.yaml")
-    parser.add_argument("--prometheus", required=True, metavar="URL", help="Prometheus base URL")
+    parser.add_argument(
+        "--prometheus",
+        required=True,
+        type=flagtypes.http_url,
+        metavar="URL",
+        help="Prometheus base URL (http or https)",
+    )
     when = parser.add_mutually_exclusive_group(required=True)
-    when.add_argument("--at", type=parse_time, metavar="TIME", help="RFC 3339 or Unix seconds")
-    when.add_argument("--from", dest="start", type=parse_time, metavar="TIME")
-    parser.add_argument("--to", dest="end", type=parse_time, metavar="TIME")
-    parser.add_argument("--step", type=parse_step, metavar="DURATION", help="e.g. 1m")
+    when.add_argument("--at", type=flagtypes.time, metavar="TIME", help="RFC 3339 or Unix seconds")
+    when.add_argument("--from", dest="start", type=flagtypes.time, metavar="TIME")
+    parser.add_argument("--to", dest="end", type=flagtypes.time, metavar="TIME")
+    parser.add_argument(
+        "--step",
+        type=flagtypes.duration(0, MAX_DURATION_SECONDS),
+        metavar="DURATION",
+        help=f"e.g. 1m; at most {MAX_EVALUATIONS:,} evaluations from --from to --to",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument(
         "--templates",
@@ -58,41 +71,27 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="FILE",
         help="MetricTemplates (besides those in CANARY.yaml); repeatable",
     )
-    parser.add_argument("--timeout", type=parse_step, default=5.0, metavar="DURATION")
+    parser.add_argument(
+        "--timeout",
+        type=flagtypes.duration(0, MAX_TIMEOUT_SECONDS),
+        default=5.0,
+        metavar="DURATION",
+        help=f"per query (default 5s, at most {MAX_TIMEOUT_SECONDS // 60:.0f}m)",
+    )
     parser.add_argument("--bearer-token-file", type=Path, metavar="FILE")
     parser.add_argument("--basic-auth-user", metavar="USER")
     parser.add_argument(
-        "--header", action="append", default=[], metavar="NAME=VALUE", help="extra HTTP header"
+        "--header",
+        type=flagtypes.header,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra HTTP header (printable ASCII)",
     )
     parser.add_argument("--insecure-skip-verify", action="store_true")
     parser.add_argument("--ca-file", type=Path, metavar="FILE", help="CA bundle (PEM) to trust")
     parser.add_argument("--tls-server-name", metavar="NAME")
     parser.set_defaults(handler=run)
-
-
-def parse_time(text: str) -> datetime:
-    """RFC 3339 (`2026-01-01T00:05:00Z`) or Unix seconds; a time without offset is UTC."""
-    try:
-        return datetime.fromtimestamp(float(text), UTC)
-    except ValueError:
-        pass
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"invalid time {text!r}: use RFC 3339 (2026-01-01T00:05:00Z) or Unix seconds"
-        ) from None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
-def parse_step(text: str) -> float:
-    try:
-        seconds = parse_duration(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError("must be positive")
-    return seconds
 
 
 def run(args: argparse.Namespace) -> int:
@@ -126,7 +125,14 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(document, indent=2))
     else:
         print_table(canary, evaluations)
-    return EXIT_PROMETHEUS if any(item.prometheus_failed for item in evaluations) else 0
+    if any(item.prometheus_failed for item in evaluations):
+        print(
+            f"canary analyze: --prometheus {args.prometheus}: some queries failed "
+            "(the error of each is in the output)",
+            file=sys.stderr,
+        )
+        return EXIT_PROMETHEUS
+    return 0
 
 
 def evaluation_times(args: argparse.Namespace) -> list[datetime]:
@@ -138,19 +144,36 @@ def evaluation_times(args: argparse.Namespace) -> list[datetime]:
         raise ValueError("--from needs --to and --step")
     if args.end < args.start:
         raise ValueError("--to is before --from")
-    times = list(replay(args.start, args.end, args.step))
-    if len(times) > MAX_EVALUATIONS:
+    count = evaluation_count(args.start, args.end, args.step)
+    if count > MAX_EVALUATIONS:
         raise ValueError(
-            f"{len(times)} evaluations; use a larger --step (at most {MAX_EVALUATIONS})"
+            f"--step: {count} evaluations from --from to --to; use a larger step "
+            f"(at most {MAX_EVALUATIONS})"
         )
-    return times
+    return list(replay(args.start, args.end, args.step))
+
+
+def evaluation_count(start: datetime, end: datetime, step: float) -> int:
+    """How many times replay(start, end, step) yields, computed without building them.
+
+    Counted in whole microseconds (datetime's resolution), so that 86400 s in steps of 1 ms is
+    exactly 86,400,001 times, not one less through floating-point division.
+    """
+    return (end - start) // _MICROSECOND // _step_microseconds(step) + 1
 
 
 def replay(start: datetime, end: datetime, step: float) -> Iterator[datetime]:
     """start, start+step, ... up to and including end."""
-    count = int((end - start).total_seconds() // step)
-    for index in range(count + 1):
-        yield start + timedelta(seconds=index * step)
+    step_us = _step_microseconds(step)
+    for index in range(evaluation_count(start, end, step)):
+        yield start + index * step_us * _MICROSECOND
+
+
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _step_microseconds(step: float) -> int:
+    return max(1, round(step * 1_000_000))
 
 
 def load_templates(paths: Sequence[Path]) -> list[MetricTemplate]:
@@ -168,7 +191,7 @@ def make_provider(args: argparse.Namespace) -> PrometheusProvider:
     """The Prometheus to ask, with credentials from files and the environment (never printed)."""
     token = os.environ.get(TOKEN_ENV)
     if args.bearer_token_file is not None:
-        token = args.bearer_token_file.read_text().strip()
+        token = flagtypes.read_small_text(args.bearer_token_file, "--bearer-token-file").strip()
     basic = None
     if args.basic_auth_user is not None:
         password = os.environ.get(PASSWORD_ENV)
@@ -178,24 +201,16 @@ def make_provider(args: argparse.Namespace) -> PrometheusProvider:
     return PrometheusProvider(
         args.prometheus,
         timeout=args.timeout,
-        headers=parse_headers(args.header),
+        headers=dict(args.header),
         credentials=Credentials(bearer_token=token or None, basic_auth=basic),
         tls=TLSConfig(
             insecure_skip_verify=args.insecure_skip_verify,
-            ca_pem=args.ca_file.read_text() if args.ca_file is not None else None,
+            ca_pem=flagtypes.read_small_text(args.ca_file, "--ca-file")
+            if args.ca_file is not None
+            else None,
             server_name=args.tls_server_name,
         ),
     )
-
-
-def parse_headers(pairs: Sequence[str]) -> dict[str, str]:
-    headers = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip():
-            raise ValueError(f"--header {pair.split('=')[0]!r}: use NAME=VALUE")
-        headers[name.strip()] = value
-    return headers
 
 
 def warn_about_providers(templates: Sequence[MetricTemplate], url: str) -> None:

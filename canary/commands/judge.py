@@ -24,6 +24,12 @@ from canary.analysis.preprocess import NanStrategy, OutlierStrategy
 from canary.analysis.scorer import ScoreThresholds
 
 EXIT_BAD_INPUT = 2
+MAX_INPUT_BYTES = 32 * 1024 * 1024
+"""Largest input read from stdin (32 MiB)."""
+MAX_POINTS = 100_000
+"""Most samples on one side of one metric."""
+MAX_TOTAL_POINTS = 1_000_000
+"""Most samples over all metrics and both sides."""
 
 
 def parse_sample(value: object) -> float:
@@ -31,15 +37,29 @@ def parse_sample(value: object) -> float:
     if value == "NaN":
         return math.nan
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f'expected a number or "NaN", got {json.dumps(value)}')
-    return float(value)
+        raise ValueError(f'expected a number or "NaN", got {_brief_json(value)}')
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ValueError("a number too large for a double") from None
+    if math.isinf(number):
+        raise ValueError("a number too large for a double")
+    return number
 
 
-Sample = Annotated[float, BeforeValidator(parse_sample)]
+def _brief_json(value: object) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+Sample = Annotated[float, Field(allow_inf_nan=True), BeforeValidator(parse_sample)]
+"""A sample: finite, or NaN for a missing one (every other number in the input is finite)."""
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, alias_generator=to_camel, allow_inf_nan=False
+    )
 
 
 class EffectSizeInput(Model):
@@ -52,8 +72,8 @@ class EffectSizeInput(Model):
 
 class MetricInputModel(Model):
     name: str = Field(min_length=1)
-    control: list[Sample] | None = None
-    experiment: list[Sample] | None = None
+    control: list[Sample] | None = Field(None, max_length=MAX_POINTS)
+    experiment: list[Sample] | None = Field(None, max_length=MAX_POINTS)
     direction: Literal["increase", "decrease", "either"] = "either"
     nan_strategy: Literal["remove", "replace"] = "remove"
     outliers: Literal["keep", "remove"] = "keep"
@@ -102,7 +122,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="judge canary vs baseline samples like Kayenta (JSON on stdin, JSON on stdout)",
         description=(
             "Reads {metrics: [{name, control, experiment, ...}], groupWeights, thresholds} on "
-            "stdin and writes {metrics: [...], score, result} on stdout. Exit 2 on bad input."
+            "stdin and writes {metrics: [...], score, result} on stdout. Exit 2 on bad input. "
+            f"Limits: {MAX_INPUT_BYTES // 2**20} MiB of UTF-8 JSON, {MAX_POINTS:,} samples per "
+            f"side of a metric, {MAX_TOTAL_POINTS:,} samples in all."
         ),
     )
     parser.set_defaults(handler=run)
@@ -110,7 +132,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     try:
-        request = parse_request(sys.stdin.read())
+        request = parse_request(read_input())
         metrics, weights, thresholds, options = to_judge_arguments(request)
     except InputError as error:
         print(f"canary judge: invalid input:\n{error}", file=sys.stderr)
@@ -121,15 +143,76 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def read_input() -> str:
+    """Standard input as text, at most MAX_INPUT_BYTES of UTF-8; InputError otherwise."""
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:  # a text stream without bytes underneath (e.g. in tests)
+        text = sys.stdin.read(MAX_INPUT_BYTES + 1)
+        data = text.encode("utf-8", "surrogatepass")
+    else:
+        data = stream.read(MAX_INPUT_BYTES + 1)
+    if len(data) > MAX_INPUT_BYTES:
+        raise InputError(f"(document): larger than the limit of {MAX_INPUT_BYTES} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(
+            f"(document): not UTF-8 text: byte 0x{data[error.start]:02x} at offset {error.start}"
+        ) from None
+
+
+def _no_constant(name: str) -> float:
+    raise InputError(f'(document): {name} is not JSON; write a missing sample as "NaN"')
+
+
 def parse_request(text: str) -> JudgeRequest:
+    """The request in JSON `text`; InputError (one `path: problem` line each) when it is bad."""
+    if not text.strip():
+        raise InputError("(document): empty input; expected a JSON object")
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as error:
-        raise InputError(f"not JSON: {error}") from None
+        raise InputError(f"(document): not JSON: {error}") from None
+    except RecursionError:
+        raise InputError("(document): nested too deeply") from None
+    except ValueError as error:  # an integer longer than Python converts (4,300 digits)
+        raise InputError(f"(document): {error}") from None
+    _check_sizes(data)
+    _require_text(data)
     try:
-        return JudgeRequest.model_validate(data)
+        request = JudgeRequest.model_validate(data)
     except ValidationError as error:
         raise InputError("\n".join(describe(e["loc"], e["msg"]) for e in error.errors())) from None
+    return request
+
+
+def _check_sizes(data: object) -> None:
+    """The sample limits, checked on the parsed JSON before any sample is validated."""
+    metrics = data.get("metrics") if isinstance(data, dict) else None
+    if not isinstance(metrics, list):
+        return
+    total = 0
+    for index, metric in enumerate(metrics):
+        for side in ("control", "experiment"):
+            samples = metric.get(side) if isinstance(metric, dict) else None
+            if isinstance(samples, list):
+                if len(samples) > MAX_POINTS:
+                    raise InputError(
+                        f"metrics[{index}].{side}: {len(samples)} samples, more than {MAX_POINTS}"
+                    )
+                total += len(samples)
+    if total > MAX_TOTAL_POINTS:
+        raise InputError(f"metrics: {total} samples in all, more than {MAX_TOTAL_POINTS}")
+
+
+def _require_text(data: object) -> None:
+    """Refuses strings with lone surrogates (JSON's "\\ud800"): they cannot be written out."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError("(document): a string holds a lone surrogate (e.g. \\ud800)") from None
+    except RecursionError:
+        raise InputError("(document): nested too deeply") from None
 
 
 def describe(location: tuple[int | str, ...], message: str) -> str:

@@ -12,6 +12,7 @@ from types import FrameType
 import yaml
 from kubernetes import client
 
+from canary import flagtypes
 from canary.sandbox import crds
 from canary.sandbox.deployments import Behaviour, DeploymentSimulator, Flapping, NeverReady, Ready
 from canary.sandbox.errors import ApiError
@@ -26,7 +27,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     api.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
     )
-    api.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    api.add_argument(
+        "--port", type=flagtypes.bounded_int(0, 65535), default=0, help="port (default: a free one)"
+    )
     api.add_argument(
         "--crd",
         action="extend",
@@ -50,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     api.add_argument(
         "--history",
-        type=int,
+        type=flagtypes.bounded_int(1, 10_000_000),
         default=10_000,
         help="changes a watch can resume from before 410 Gone (default: %(default)s)",
     )
@@ -62,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     api.add_argument(
         "--ready-delay",
-        type=float,
+        type=flagtypes.bounded_float(0, 86_400),
         default=2.0,
         help="seconds until a Deployment is ready, or the flapping period",
     )

@@ -10,6 +10,7 @@ from typing import Any
 
 from canary.api.canary import Canary
 from canary.api.loading import Document, InvalidObject, parse, read_documents
+from canary.api.safeyaml import MAX_DEPTH, MAX_INPUT_BYTES, MAX_NODES
 from canary.kube.names import name_problems
 from canary.kube.revision import config_refs
 
@@ -20,7 +21,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "validate",
         help="validate manifests (multi-document YAML) against the canary.dev API",
-        description="Exit 0 when every canary.dev document is valid, 1 otherwise.",
+        description=(
+            "Exit 0 when every canary.dev document is valid, 1 otherwise (a file that cannot be "
+            "read, is not UTF-8 or not YAML, is empty, or breaks a limit is invalid too). Limits: "
+            f"{MAX_INPUT_BYTES // 2**20} MiB per file, {MAX_DEPTH} levels of nesting, "
+            f"{MAX_NODES:,} values once aliases are expanded; duplicate keys are refused."
+        ),
     )
     parser.add_argument("files", nargs="+", type=Path, metavar="FILE")
     parser.set_defaults(handler=run)
@@ -64,9 +70,6 @@ def _check(document: Document, targets: Targets) -> None:
 
 def validate_file(path: Path, targets: Targets | None = None) -> int:
     """Prints one line per document; returns how many were invalid."""
-    if not path.is_file():
-        print(f"{path}: no such file", file=sys.stderr)
-        return 1
     invalid = 0
     try:
         documents = list(read_documents(path))

@@ -9,6 +9,8 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from canary import redact
+
 
 class Endpoints:
     """A small threaded HTTP server; `port` is the bound port (useful with port 0)."""
@@ -42,7 +44,8 @@ class Endpoints:
     def _serve(self, request: BaseHTTPRequestHandler) -> None:
         path = request.path.split("?")[0]
         if path == "/metrics":
-            self._send(request, 200, generate_latest(self.registry), CONTENT_TYPE_LATEST)
+            exposition = generate_latest(self.registry).decode()
+            self._send(request, 200, redact.text(exposition).encode(), CONTENT_TYPE_LATEST)
         elif path in ("/healthz", "/readyz"):
             ok = (self.healthy if path == "/healthz" else self.ready)()
             self._send(request, 200 if ok else 503, b"ok\n" if ok else b"not ready\n", "text/plain")

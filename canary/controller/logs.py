@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Literal
+from collections.abc import MutableMapping
+from typing import Any, Literal
 
 import structlog
+
+from canary import redact
 
 Format = Literal["auto", "json", "console"]
 
@@ -24,6 +27,7 @@ def configure(format: Format = "auto", level: str = "info") -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
+            redacted,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
@@ -33,3 +37,35 @@ def configure(format: Format = "auto", level: str = "info") -> None:
     logging.basicConfig(
         level=numeric, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s"
     )
+    install_record_redaction()
+    # The client logs whole response bodies at debug level: a Secret's data among them.
+    logging.getLogger("kubernetes.client.rest").setLevel(max(numeric, logging.INFO))
+
+
+def redacted(logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: every string in the event (keys, values, tracebacks) redacted."""
+    cleaned: MutableMapping[str, Any] = redact.value(dict(event))
+    return cleaned
+
+
+_factory_installed = False
+
+
+def install_record_redaction() -> None:
+    """Redact every stdlib log record as it is made, whichever handler later prints it."""
+    global _factory_installed
+    if _factory_installed:
+        return
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed call: leave it to the handler to report
+            return record
+        record.msg, record.args = redact.text(message), None
+        return record
+
+    logging.setLogRecordFactory(factory)
+    _factory_installed = True

@@ -11,6 +11,7 @@ import structlog
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
+from canary import redact
 from canary.analysis.results import CheckResult
 from canary.api.canary import Canary, Phase, Webhook, WebhookType
 from canary.api.loading import describe
@@ -302,6 +303,8 @@ class Reconciler:
     def _initialize(self, canary: Canary, world: World, now: datetime) -> None:
         if world.target is None:
             return
+        target_hpa = autoscalers.target_autoscaler(self.kube, canary)
+        workloads.check_owned(self.kube, canary, world.configs, target_hpa)
         workloads.copy_configs(self.kube, canary, world.configs)
         workloads.ensure_primary(self.kube, canary, world.target, world.renamed, world.revision)
         # Until the first promotion the primary simply follows the target, so a target changed
@@ -310,6 +313,8 @@ class Reconciler:
         self._keep_objects_in_sync(canary, world)
 
     def _promote(self, canary: Canary, world: World, now: datetime) -> None:
+        target_hpa = autoscalers.target_autoscaler(self.kube, canary)
+        workloads.check_owned(self.kube, canary, world.configs, target_hpa)
         workloads.copy_configs(self.kube, canary, world.configs)
         self._primary_follows_target(canary, world, now, autoscalers.promote_autoscaler)
 
@@ -433,7 +438,7 @@ class Reconciler:
         # Canary at rest would log at every interval.
         changed = bool(decision.actions) or (canary.status.phase, canary.status.message) != (
             status.phase,
-            status.message,
+            redact.text(status.message),  # as written to (and read back from) the status
         )
         (log.info if changed else log.debug)(
             "decision",

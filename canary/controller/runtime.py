@@ -18,7 +18,7 @@ from canary.controller.metrics import ControllerMetrics
 from canary.controller.queue import WorkQueue, backoff
 from canary.controller.reconcile import Reconciler
 from canary.controller.requests import REQUEST_ANNOTATION
-from canary.controller.watches import Watcher
+from canary.controller.watches import METADATA_ONLY, Watcher
 from canary.kube.client import Kube
 from canary.kube.names import PRIMARY_SUFFIX
 from canary.kube.revision import ConfigRefs, config_refs
@@ -291,12 +291,20 @@ class Controller:
         ]
         watchers = []
         for name, namespaced, prefix, cluster, cluster_args, handler in kinds:
+            # Config changes need only names: the data of every Secret is never listed or held.
+            headers = METADATA_ONLY if name in ("configmaps", "secrets") else None
             if not self.options.namespaces:
-                watchers.append(Watcher(name, cluster, cluster_args, handler, timeout))
+                watchers.append(
+                    Watcher(name, cluster, cluster_args, handler, timeout, headers=headers)
+                )
                 continue
             for namespace in self.options.namespaces:
                 args = (*prefix, namespace, "canaries") if name == "canaries" else (namespace,)
-                watchers.append(Watcher(f"{name}/{namespace}", namespaced, args, handler, timeout))
+                watchers.append(
+                    Watcher(
+                        f"{name}/{namespace}", namespaced, args, handler, timeout, headers=headers
+                    )
+                )
         return watchers
 
     def on_canary(self, event: str, obj: JSON) -> None:

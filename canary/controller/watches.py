@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import structlog
@@ -17,6 +17,9 @@ from canary.kube.client import RETRIED_CODES, raw, retry_after
 JSON = dict[str, Any]
 Handler = Callable[[str, JSON], None]
 log = structlog.get_logger("canary.watch")
+
+METADATA_ONLY = {"Accept": "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"}
+"""Request headers of a list or watch that needs names and labels only (Secrets: no data)."""
 
 
 class Watcher:
@@ -39,8 +42,10 @@ class Watcher:
         handler: Handler,
         timeout_seconds: int = 300,
         backoff: float = 1.0,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.name = name
+        self.headers = dict(headers or {})
         self.list_call = list_call
         self.args = args
         self.handler = handler
@@ -67,11 +72,14 @@ class Watcher:
             self._watch.stop()  # type: ignore[no-untyped-call]
 
     def _list(self) -> str:
-        listing = raw(self.list_call, *self.args)
+        listing = raw(self.list_call, *self.args, **self._extra())
         self.relists += 1
         for item in listing.get("items") or []:
             self.handler("ADDED", item)
         return str(listing.get("metadata", {}).get("resourceVersion", ""))
+
+    def _extra(self) -> dict[str, Any]:
+        return {"_headers": dict(self.headers)} if self.headers else {}
 
     def _watch_from(self, version: str, stop: threading.Event) -> None:
         """Watch until the history expires (return to list again) or `stop`."""
@@ -88,6 +96,7 @@ class Watcher:
                     allow_watch_bookmarks=True,
                     # A connection that dies silently would otherwise block this thread forever.
                     _request_timeout=self.timeout_seconds + 30,
+                    **self._extra(),
                 ):
                     if stop.is_set():
                         return

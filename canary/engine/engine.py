@@ -43,7 +43,7 @@ def needs(
     asks only the rollback gate (once traffic has reached the canary), since decide() acts on
     nothing else until it is ready, and a gate whose answer is dropped would be called again.
     For the same reason a run's tick that acts on the operator's `request` (pause, resume,
-    promote) asks only the rollback gate.
+    promote) asks no gate: the rollback gate is asked at the next tick.
     """
     spec, status = canary.spec, canary.status
     hooks = {hook.type for hook in spec.analysis.webhooks}
@@ -58,9 +58,14 @@ def needs(
     if idle and new_revision and waiting_and_due and not spec.suspend:
         gates.add(WebhookType.CONFIRM_ROLLOUT)
     analysis = False
-    if phase in ANALYSIS_PHASES and due and (canary_ready or not is_first_tick(status)):
+    # A tick that acts on the operator's request asks no gate either: asking one restarts the
+    # interval clock, and the checks the request pre-empted would then wait a whole interval
+    # more than the same rollout without webhooks (found by tests/engine/test_liveness.py).
+    ends_tick = request_ends_tick(status, request)
+    first_wait = not canary_ready and is_first_tick(status)
+    if phase in ANALYSIS_PHASES and due and not ends_tick and not first_wait:
         gates.add(WebhookType.ROLLBACK)
-    judging = canary_ready and not spec.skip_analysis and not request_ends_tick(status, request)
+    judging = canary_ready and not spec.skip_analysis and not ends_tick
     if phase in ANALYSIS_PHASES and due and judging:
         if not is_first_tick(status):
             analysis = bool(spec.analysis.metrics) or sequential_config(spec) is not None

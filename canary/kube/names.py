@@ -3,6 +3,7 @@ agree, and Kubernetes' rules for the names and label values derived from a Canar
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -169,7 +170,9 @@ class Derived:
         if reason is None:
             return None
         return (
-            f'{self.field}: {"derived " if self.derived else ""}{self.what} "{self.value}" {reason}'
+            # JSON quoting: a name with a line separator or control character stays on one line.
+            f"{self.field}: {'derived ' if self.derived else ''}{self.what} "
+            f"{json.dumps(self.value)} {reason}"
         )
 
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-
 from pydantic import ValidationError
 
 from canary.api.common import GROUP, VERSION
 from canary.api.metric_template import MetricTemplate
-from canary.kube.client import Kube, read
-from canary.metrics.secrets import SecretError
+from canary.kube.client import Kube, is_status, read
+from canary.metrics.secrets import SecretError, decode
 
 
 class KubeTemplates:
@@ -36,7 +34,10 @@ class KubeTemplates:
 
 
 class KubeSecrets:
-    """A SecretSource over the API; values are decoded on demand and never kept."""
+    """A SecretSource over the API: one `get` of the referenced Secret when a value is needed.
+
+    Values are decoded on demand, registered with the redactor (canary.redact) and never kept.
+    """
 
     def __init__(self, kube: Kube) -> None:
         self.kube = kube
@@ -45,11 +46,22 @@ class KubeSecrets:
         try:
             secret = read(self.kube.core.read_namespaced_secret, name, namespace)
         except Exception as error:
-            raise SecretError(f"secret {namespace}/{name} cannot be read: {error}") from None
-        data = (secret or {}).get("data") or {}
+            # The server's answer is not repeated: only what kind of failure it was.
+            status = getattr(error, "status", None)
+            why = (
+                "access denied"
+                if is_status(error, 401, 403)
+                else f"HTTP {status}"
+                if isinstance(status, int)
+                else type(error).__name__
+            )
+            raise SecretError(namespace, name, key, f"cannot be read ({why})") from None
+        if secret is None:
+            raise SecretError(namespace, name, key, "does not exist")
+        data = secret.get("data") or {}
         if key not in data:
-            raise SecretError(f"secret {namespace}/{name} has no key {key!r}")
-        return base64.b64decode(data[key]).decode()
+            raise SecretError(namespace, name, key, f"has no key {key!r}")
+        return decode(namespace, name, key, data[key], base64_encoded=True)
 
     def __repr__(self) -> str:
         return "KubeSecrets()"

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from kubernetes.client.exceptions import ApiException
 
+from canary import redact
 from canary.api.canary import Canary, CanaryStatus
 from canary.api.common import API_VERSION, GROUP, VERSION, Condition
 from canary.kube.client import (
@@ -36,7 +37,7 @@ def write_status(kube: Kube, namespace: str, name: str, status: CanaryStatus) ->
 
     A full replace (not a merge patch) so that fields the engine cleared are cleared here too.
     """
-    body_status = status.to_wire()
+    body_status = redacted_status(status.to_wire())
     for _ in range(CONFLICT_RETRIES):
         live = read_canary(kube, namespace, name)
         if live is None:
@@ -94,6 +95,25 @@ def set_condition(
     return True
 
 
+def redacted_status(wire: JSON) -> JSON:
+    """The free-text fields of a status (messages, reasons, evidence) redacted.
+
+    Only those: phases, reasons of conditions and checksums are the engine's own words, and a
+    Secret value that happened to equal one must not corrupt the state it reads back.
+    """
+    out = dict(wire)
+    if isinstance(out.get("message"), str):
+        out["message"] = redact.text(out["message"])
+    out["conditions"] = [_redact_keys(c, "message") for c in out.get("conditions") or []]
+    out["metrics"] = [_redact_keys(m, "reason", "evidence") for m in out.get("metrics") or []]
+    out["history"] = [_redact_keys(h, "reason") for h in out.get("history") or []]
+    return {k: v for k, v in out.items() if v != [] or k in wire}
+
+
+def _redact_keys(item: JSON, *keys: str) -> JSON:
+    return {k: redact.value(v) if k in keys else v for k, v in item.items()}
+
+
 def set_finalizer(kube: Kube, canary_obj: JSON, finalizer: str, present: bool) -> None:
     """Add or remove one finalizer, with the resourceVersion as a precondition."""
     metadata = canary_obj["metadata"]
@@ -130,6 +150,7 @@ class Involved:
 def event_body(meta: Involved, type_: str, reason: str, message: str, now: datetime) -> JSON:
     """A core/v1 Event about the Canary (what `kubectl describe canary` shows)."""
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    message = redact.text(message)
     return {
         "apiVersion": "v1",
         "kind": "Event",

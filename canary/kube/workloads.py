@@ -23,7 +23,37 @@ CONFLICT_RETRIES = 5
 
 
 class ForeignObject(RuntimeError):
-    """An object the controller would create exists and is controlled by something else."""
+    """An object the controller would create exists and is controlled by something else.
+
+    Never overwritten: someone allowed to create Canaries but not to update Secrets must not be
+    able to make the controller overwrite a Secret named `<x>-primary`.
+    """
+
+
+def _refuse_foreign(kind: str, live: JSON | None, canary: Canary) -> None:
+    if live is not None and not is_owned_by(live, canary):
+        name = live.get("metadata", {}).get("name", "")
+        raise ForeignObject(f"{kind} {name} exists and is not owned by this Canary")
+
+
+def check_owned(
+    kube: Kube, canary: Canary, configs: dict[str, JSON], autoscaler: JSON | None = None
+) -> None:
+    """ForeignObject when a `-primary` object this Canary would write belongs to someone else.
+
+    Checked before the first write of an initialisation or promotion, so that a refusal leaves
+    nothing half-done (the writes check again, against a race).
+    """
+    names = Names.of(canary)
+    _refuse_foreign("deployment", read_deployment(kube, names.namespace, names.primary), canary)
+    for config in configs.values():
+        reader = _config_calls(kube, config["kind"])[0]
+        copy_name = objects.config_copy(canary, config)["metadata"]["name"]
+        _refuse_foreign(config["kind"].lower(), read(reader, copy_name, names.namespace), canary)
+    if autoscaler is not None:
+        hpa = objects.primary_autoscaler(canary, autoscaler)["metadata"]["name"]
+        reader = kube.autoscaling.read_namespaced_horizontal_pod_autoscaler
+        _refuse_foreign("horizontalpodautoscaler", read(reader, hpa, names.namespace), canary)
 
 
 def read_deployment(kube: Kube, namespace: str, name: str) -> JSON | None:
@@ -68,7 +98,7 @@ def copy_configs(kube: Kube, canary: Canary, configs: dict[str, JSON]) -> None:
     """Create or update the `-primary` copy of every tracked config."""
     for config in configs.values():
         desired = objects.config_copy(canary, config)
-        _create_or_replace(kube, desired)
+        _create_or_replace(kube, canary, desired)
 
 
 def _config_calls(kube: Kube, kind: str) -> tuple[Any, Any, Any]:
@@ -85,7 +115,7 @@ def _config_calls(kube: Kube, kind: str) -> tuple[Any, Any, Any]:
     )
 
 
-def _create_or_replace(kube: Kube, desired: JSON) -> None:
+def _create_or_replace(kube: Kube, canary: Canary, desired: JSON) -> None:
     reader, creator, replacer = _config_calls(kube, desired["kind"])
     name, namespace = desired["metadata"]["name"], desired["metadata"]["namespace"]
     for _ in range(CONFLICT_RETRIES):
@@ -93,6 +123,7 @@ def _create_or_replace(kube: Kube, desired: JSON) -> None:
         if live is None:
             raw(creator, namespace, desired)
             return
+        _refuse_foreign(desired["kind"].lower(), live, canary)
         if all(live.get(k) == desired.get(k) for k in ("data", "binaryData")):
             return
         body = copy.deepcopy(desired)
@@ -139,10 +170,7 @@ def ensure_primary(
     names = Names.of(canary)
     live = read_deployment(kube, names.namespace, names.primary)
     if live is not None:
-        if not is_owned_by(live, canary):
-            raise ForeignObject(
-                f"deployment {names.primary} exists and is not owned by this Canary"
-            )
+        _refuse_foreign("deployment", live, canary)
         return
     replicas = desired_replicas(target, None)
     body = objects.primary_deployment(canary, target, renamed, revision, replicas)
@@ -167,6 +195,7 @@ def promote(
         if live is None:
             ensure_primary(kube, canary, target, renamed, revision)
             return
+        _refuse_foreign("deployment", live, canary)
         replicas = desired_replicas(target, live)
         spec = objects.primary_deployment_spec(target, renamed, revision, replicas)
         if autoscaled:

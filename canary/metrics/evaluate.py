@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from canary import redact
 from canary.analysis.classifier import (
     Direction,
     MetricConfig,
@@ -179,6 +180,7 @@ def error_result(metric: Metric, kind: str, message: str) -> CheckResult:
     healthy release). `evidence.error` names the condition/event reason for the controller.
     """
     action = "fix the MetricTemplate" if kind == TEMPLATE_ERROR else "the check runs again"
+    message = redact.text(message)  # a provider's words may echo the request's credentials
     return CheckResult(
         name=metric.name,
         verdict=Verdict.HOLD,

@@ -26,6 +26,7 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from canary import redact
 from canary.api.common import parse_duration
 from canary.api.metric_template import MetricProvider as ProviderSpec
 from canary.metrics.results import MalformedResult, Reading, Series, instant_reading, range_series
@@ -222,6 +223,7 @@ def credentials_from_spec(spec: ProviderSpec, namespace: str, secrets: SecretSou
             read_secret(secrets, namespace, name, "username"),
             read_secret(secrets, namespace, name, "password"),
         )
+        redact.secret_value(f"{basic[0]}:{basic[1]}")  # what the Authorization header encodes
     return Credentials(bearer_token=token, basic_auth=basic)
 
 
@@ -242,11 +244,14 @@ def aware(at: datetime) -> datetime:
 
 
 def public_address(address: str) -> str:
-    """The address without any user:password@ part, for messages."""
+    """The address without any user:password@ part or query, for messages."""
     parts = urlsplit(address)
     host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    try:
+        netloc = f"{host}:{parts.port}" if parts.port else host
+    except ValueError:  # a port that is not a number: keep the host only
+        netloc = host
+    return redact.url(urlunsplit((parts.scheme, netloc, parts.path, "", "")))
 
 
 def connection_reason(error: requests.exceptions.ConnectionError) -> str:
@@ -279,5 +284,6 @@ def error_text(error: PrometheusApiClientException) -> str:
         except ValueError:
             parsed = None
         if isinstance(parsed, dict) and "error" in parsed:
-            return f"{prefix}: {parsed.get('errorType', 'error')}: {parsed['error']}"
+            # A server (or proxy) may echo the request, Authorization header included.
+            return redact.text(f"{prefix}: {parsed.get('errorType', 'error')}: {parsed['error']}")
     return prefix

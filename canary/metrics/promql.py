@@ -4,6 +4,10 @@ A placeholder inside a string literal ("...", '...' or `...`) is replaced by the
 that literal, so no value can close the string. A placeholder outside a literal accepts only a
 single token that is validated first: a duration (`1m`), a plain number or a non-keyword
 identifier. Anything else is a TemplateError, never spliced raw.
+
+Inside the string of a regex matcher (`=~"..."`, `!~"..."`) a value is first escaped as a
+regular-expression literal (the characters Go's regexp.QuoteMeta escapes), so it matches only
+itself; a template that wants the value to act as a regex says so with `{{ name | regex }}`.
 """
 
 from __future__ import annotations
@@ -75,7 +79,12 @@ BUILTIN_QUERIES: Mapping[str, str] = {
 
 Side = Literal["canary", "primary"]
 
-_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\|\s*(regex)\s*)?\}\}")
+REGEX_FILTER = "regex"
+"""`{{ name | regex }}`: inside a regex matcher, the value is a regex, not a literal."""
+# RE2's metacharacters, as Go's regexp.QuoteMeta escapes them; Prometheus matchers are RE2.
+_RE2_SPECIAL = frozenset("\\.+*?()|[]{}^$")
+_REGEX_OPERATORS = ("=~", "!~")
 # No sign: outside a literal, a leading "-" or "+" would be a binary operator.
 _NUMBER = re.compile(r"^(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$", re.ASCII)
 _IDENTIFIER = re.compile(r"^[A-Za-z_:][A-Za-z0-9_:]*$")
@@ -128,17 +137,19 @@ def render(template: str, variables: Mapping[str, str]) -> str:
     """The query with every `{{ var }}` replaced safely; TemplateError says why it cannot be."""
     out: list[str] = []
     quote: str | None = None
+    in_regex = False
     index = 0
     while index < len(template):
         char = template[index]
         if template.startswith("{{", index):
-            index = _substitute(template, index, variables, quote, out)
+            index = _substitute(template, index, variables, quote, in_regex, out)
             continue
         out.append(char)
         index += 1
         if quote is None:
             if char in _QUOTES:
                 quote = char
+                in_regex = _follows_regex_operator(template, index - 1)
             elif char == "#":
                 index = _copy_comment(template, index, out)
         elif char == "\\" and quote != "`" and index < len(template):
@@ -159,20 +170,45 @@ def _copy_comment(template: str, index: int, out: list[str]) -> int:
     return end
 
 
+def _follows_regex_operator(template: str, quote_index: int) -> bool:
+    """Whether the literal opening at `quote_index` is the right side of `=~` or `!~`."""
+    index = quote_index
+    while index > 0 and template[index - 1] in " \t\n\r":
+        index -= 1
+    return template[max(0, index - 2) : index] in _REGEX_OPERATORS
+
+
 def _substitute(
-    template: str, index: int, variables: Mapping[str, str], quote: str | None, out: list[str]
+    template: str,
+    index: int,
+    variables: Mapping[str, str],
+    quote: str | None,
+    in_regex: bool,
+    out: list[str],
 ) -> int:
     match = _PLACEHOLDER.match(template, index)
     if match is None:
         snippet = template[index : index + 30]
         raise TemplateError(f"malformed placeholder at {snippet!r}: use {{{{ name }}}}")
-    name = match.group(1)
+    name, as_regex = match.group(1), match.group(2) == REGEX_FILTER
     if name not in variables:
         known = ", ".join(sorted(variables))
         raise TemplateError(f"unknown variable {name!r} (known: {known})")
+    if as_regex and not (quote is not None and in_regex):
+        raise TemplateError(
+            f'{{{{ {name} | regex }}}} stands outside a regex matcher; use it in =~"..." or !~"..."'
+        )
     value = variables[name]
-    out.append(bare_token(name, value) if quote is None else escape_string(value, quote))
+    if quote is None:
+        out.append(bare_token(name, value))
+    else:
+        out.append(escape_string(value if as_regex or not in_regex else escape_regex(value), quote))
     return match.end()
+
+
+def escape_regex(value: str) -> str:
+    """`value` as an RE2 regex that matches exactly `value` (Go's regexp.QuoteMeta)."""
+    return "".join("\\" + char if char in _RE2_SPECIAL else char for char in value)
 
 
 def escape_string(value: str, quote: str = '"') -> str:

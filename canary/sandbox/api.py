@@ -15,7 +15,17 @@ from urllib.parse import parse_qs
 
 import yaml
 
-from canary.sandbox import discovery, errors, openapi, patches, scale, selectors, tables
+from canary.sandbox import (
+    discovery,
+    errors,
+    limits,
+    metadata,
+    openapi,
+    patches,
+    scale,
+    selectors,
+    tables,
+)
 from canary.sandbox.errors import ApiError
 from canary.sandbox.faults import Faults
 from canary.sandbox.objects import Result
@@ -77,6 +87,7 @@ class Request:
     path: str
     query: str
     content_type: str
+    accept: str = ""
 
 
 class Api:
@@ -150,7 +161,7 @@ class Api:
         alive: Callable[[], bool] | None,
     ) -> Response:
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
-        self.requests.append(Request(method, path, query, content_type))
+        self.requests.append(Request(method, path, query, content_type, headers.get("accept", "")))
         self._raise_fault(method, path)
         params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
         path = path.rstrip("/") or "/"
@@ -171,6 +182,11 @@ class Api:
             response.body = tables.table(route.rt, items, list_meta, route.version)
         if response.stream is not None and "as=Table" in headers.get("accept", ""):
             response.stream = _table_events(route, response.stream)
+        if method == "GET" and metadata.requested(headers.get("accept", "")):
+            if response.stream is not None:
+                response.stream = metadata.events(response.stream)
+            elif response.body is not None:
+                response.body = metadata.convert(response.body)
         return response
 
     def _raise_fault(self, method: str, path: str) -> None:
@@ -428,13 +444,17 @@ def _decode(body: bytes, content_type: str) -> Any:
         # Clients that prefer protobuf (kubectl, client-go) fall back to JSON on a 415.
         raise errors.unsupported_media_type(content_type, ["application/json", "application/yaml"])
     try:
-        if "yaml" in content_type:
-            return yaml.safe_load(body)
-        return json.loads(body)
+        decoded = yaml.safe_load(body) if "yaml" in content_type else json.loads(body)
     except (ValueError, yaml.YAMLError) as exc:
         raise errors.bad_request(
             f"couldn't get version/kind; json parse error: {str(exc).splitlines()[0]}"
         ) from exc
+    except RecursionError:
+        raise errors.bad_request(
+            "couldn't get version/kind; json parse error: exceeded max depth"
+        ) from None
+    limits.check_structure(decoded, len(body))
+    return decoded
 
 
 def _delete_options(body: bytes, params: dict[str, str]) -> JSON:

@@ -203,6 +203,9 @@ class DeploymentSimulator:
         key = (meta["namespace"], meta["name"])
         generation = meta.get("generation", 1)
         with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None and cached["metadata"].get("uid") != meta.get("uid"):
+                self._forget(key)  # deleted and created again between two passes: a new object
             self._cache[key] = item
             seen = self._seen.get(key)
             if seen is None or seen[0] != generation:

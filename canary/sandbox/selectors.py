@@ -109,6 +109,10 @@ def _value_set(text: str, tokens: list[str], i: int) -> tuple[frozenset[str], in
         i += 1
     if i >= len(tokens):
         raise _bad(text, "found no ')', expected: ')'")
+    if not values:
+        # labels.NewRequirement refuses an empty set, so `a in ()` is a 400, not "match nothing".
+        raise _bad(text, "values: Invalid value: []: for 'in', 'notin' operators, values set "
+                   "can't be empty")  # fmt: skip
     return frozenset(values), i + 1
 
 

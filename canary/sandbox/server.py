@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 import yaml
 
-from canary.sandbox import crds, faults
+from canary.sandbox import crds, faults, limits
 from canary.sandbox.api import Api, Response
 from canary.sandbox.errors import ApiError
 from canary.sandbox.faults import FaultPlan
@@ -27,8 +27,6 @@ from canary.sandbox.resources import Registry
 from canary.sandbox.store import Store, WriteOptions
 
 log = logging.getLogger(__name__)
-
-MAX_BODY = 64 * 1024 * 1024
 
 
 def _dumps(obj: Any) -> bytes:
@@ -50,19 +48,28 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128
     api: Api
 
-    def __init__(self, address: tuple[str, int]) -> None:
+    def __init__(self, address: tuple[str, int], bounds: limits.Limits) -> None:
         super().__init__(address, _Handler)
+        self.limits = bounds
+        self._slots = limits.ConnectionSlots(bounds.max_connections)
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
 
     def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire():
+            limits.refuse(request)
+            super().shutdown_request(request)
+            return
         with self._open_lock:
             self._open.add(request)
         super().process_request(request, client_address)
 
     def shutdown_request(self, request: Any) -> None:
         with self._open_lock:
+            held = request in self._open
             self._open.discard(request)
+        if held:
+            self._slots.release()
         super().shutdown_request(request)
 
     def disconnect_all(self) -> None:
@@ -80,6 +87,10 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     disable_nagle_algorithm = True
     server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.server.limits.read_timeout)  # idle, half-sent requests end
 
     def do_GET(self) -> None:
         self._serve("GET")
@@ -102,12 +113,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, method: str) -> None:
         try:
             # Always drain the body first: a body left unread would be parsed as the next request.
-            body = self._read_body()
-        except (ValueError, OSError) as exc:
+            body = limits.read_body(self.rfile, self.headers.items(), self.server.limits)
+        except (ApiError, limits.FramingError, OSError) as exc:
             self.close_connection = True
-            self._send(
-                Response(400, ApiError(400, "BadRequest", f"bad request body: {exc}").status())
-            )
+            with contextlib.suppress(OSError):  # a client that left gets no answer
+                self._send(_refusal(exc))
             return
         url = urlsplit(self.path)
         headers = {k.lower(): v for k, v in self.headers.items()}
@@ -136,22 +146,6 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             if timer is not None:
                 timer.cancel()
-
-    def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks: list[bytes] = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass  # trailers
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
-            raise ValueError("request entity too large")
-        return self.rfile.read(length) if length else b""
 
     def _head(self, code: int, headers: list[tuple[str, str]]) -> bytes:
         try:
@@ -202,13 +196,22 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"0\r\n\r\n")
 
 
+def _refusal(exc: Exception) -> Response:
+    if isinstance(exc, ApiError):
+        return Response(exc.code, exc.status())
+    if isinstance(exc, limits.FramingError):
+        return Response(exc.code, text=f"{exc.code} {HTTPStatus(exc.code).phrase}: {exc.message}")
+    return Response(400, ApiError(400, "BadRequest", f"bad request body: {exc}").status())
+
+
 class ApiServer:
     """The emulated API server: a store, the REST API over it, and an HTTP listener.
 
     `ApiServer(port=0)` picks a free port. `start()` serves from a daemon thread, `stop()` ends open
     watches and closes the socket. `history` is how many changes watches can resume from (older
     resourceVersions get 410 Expired); `bookmark_interval` is how often a quiet watch that asked
-    for bookmarks gets one; `faults` injects errors and cut connections (`canary.sandbox.faults`).
+    for bookmarks gets one; `faults` injects errors and cut connections (`canary.sandbox.faults`);
+    `bounds` are the HTTP limits (body size, read timeout, connections; see canary.sandbox.limits).
     """
 
     def __init__(
@@ -219,9 +222,11 @@ class ApiServer:
         history: int = 10_000,
         bookmark_interval: float = 60.0,
         faults: FaultPlan | None = None,
+        bounds: limits.Limits | None = None,
     ) -> None:
         self.store = Store(Registry(), history=history, bookmark_interval=bookmark_interval)
-        self._httpd = _Server((host, port))
+        self.limits = bounds or limits.Limits()
+        self._httpd = _Server((host, port), self.limits)
         self.api = Api(self.store, f"{host}:{self.port}")
         if faults is not None:
             self.api.faults.set(faults)

@@ -8,7 +8,18 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
-from canary.sandbox import crds, errors, fields, kinds, meta, patches, schemas, typed, watches
+from canary.sandbox import (
+    crds,
+    errors,
+    fields,
+    kinds,
+    limits,
+    meta,
+    patches,
+    schemas,
+    typed,
+    watches,
+)
 from canary.sandbox.deletion import Deletion
 from canary.sandbox.errors import ApiError, Cause
 from canary.sandbox.objects import JSON, Key, Result, as_version, clone, key_of
@@ -404,6 +415,7 @@ class Store(Deletion):
                 ) from exc
         rule = meta.NAME_RULE_BY_RESOURCE.get(rt.key, "subdomain")
         causes = meta.validate_meta(obj["metadata"], rule) + causes
+        causes += limits.check_object(rt.kind, obj)
         if causes:
             raise errors.invalid(rt.kind, rt.group, obj["metadata"].get("name", ""), causes)
         return warnings

@@ -5,13 +5,18 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from canary.api.canary import WebhookType
 from canary.api.common import Duration, Model, parse_duration
 from canary.api.loading import InvalidObject, describe
+from canary.api.safeyaml import YamlInputError, read_yaml
 from canary.engine.types import RequestKind
+
+MAX_DURATION_SECONDS = 7 * 24 * 3600
+"""Longest simulated time (7 days): a simulation runs in wall time proportional to it."""
+MAX_RPS = 1_000_000.0
+"""Most requests per second in a scenario."""
 
 Z99 = 2.3263478740408408
 """The standard normal 99th percentile: turns a p50/p99 pair into a log-normal's sigma."""
@@ -49,7 +54,7 @@ class Change(Model):
 class Overload(Model):
     """Errors that appear only under load: above `rps` requests per second, this error rate."""
 
-    rps: float = Field(gt=0)
+    rps: float = Field(gt=0, le=MAX_RPS)
     error_rate: float = Field(ge=0, le=1)
 
 
@@ -89,7 +94,7 @@ class TrafficPoint(Model):
     """From `at` on, users send `rps` requests per second."""
 
     at: Duration = "0s"
-    rps: float = Field(ge=0)
+    rps: float = Field(ge=0, le=MAX_RPS)
 
 
 class GateOpening(Model):
@@ -120,6 +125,13 @@ class Scenario(Model):
     gates: list[GateOpening] = Field(default_factory=list)
     requests: list[RequestAt] = Field(default_factory=list)
 
+    @field_validator("duration")
+    @classmethod
+    def _at_most_a_week(cls, value: str) -> str:
+        if parse_duration(value) > MAX_DURATION_SECONDS:
+            raise ValueError(f"must be at most {MAX_DURATION_SECONDS // 3600}h (7 days)")
+        return value
+
     def rps_at(self, seconds: float) -> float:
         rate = 0.0
         for point in sorted(self.traffic, key=lambda p: parse_duration(p.at)):
@@ -129,12 +141,15 @@ class Scenario(Model):
 
 
 def load_scenario(path: Path) -> Scenario:
-    """Reads a scenario file; InvalidObject names the field of any problem."""
+    """Reads a scenario file (one YAML document); InvalidObject names the field of any problem."""
     try:
-        body = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as error:
-        raise InvalidObject(str(path), [f"(document): {error}"]) from error
+        bodies = [body for body in read_yaml(path) if body is not None]
+    except YamlInputError as error:
+        raise InvalidObject(str(path), [f"(document): {error.reason}"]) from None
+    if len(bodies) != 1:
+        found = "no YAML document (the file is empty)" if not bodies else f"{len(bodies)} documents"
+        raise InvalidObject(str(path), [f"(document): expected one scenario, found {found}"])
     try:
-        return Scenario.model_validate(body or {})
+        return Scenario.model_validate(bodies[0])
     except ValidationError as error:
         raise InvalidObject(str(path), describe(error)) from error

@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from canary.api.crdgen import write_crds
 from canary.kube.client import Kube
 from canary.sandbox import testing
-from tests.controller.kube_harness import Harness
+from tests.controller.kube_harness import RECORDED, Harness, scenario_key
 
 _namespaces = itertools.count(1)
 
@@ -39,6 +39,19 @@ def namespace(env: testing.Environment) -> Iterator[str]:
 
 
 @pytest.fixture
-def harness(env: testing.Environment, namespace: str) -> Iterator[Harness]:
+def harness(
+    env: testing.Environment, namespace: str, request: pytest.FixtureRequest
+) -> Iterator[Harness]:
     with Harness.start(env, namespace) as h:
         yield h
+    callspec = getattr(request.node, "callspec", None)
+    params = dict(callspec.params) if callspec is not None else {}
+    key = scenario_key(request.node.function.__module__, request.node.function.__name__, params)
+    RECORDED[key] = list(h.controller_requests)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked with kube_harness.runs_last go after all others (they reuse their records)."""
+    last = [i for i in items if getattr(getattr(i, "function", None), "runs_last", False)]
+    if last:
+        items[:] = [i for i in items if i not in last] + last

@@ -36,6 +36,23 @@ ON_A_CLUSTER = [
     pytest.mark.timeout(900 if os.environ.get("KUBECONFIG") else 60),
 ]
 """Marks of the modules that run unchanged against a real cluster when KUBECONFIG is set."""
+
+ScenarioKey = tuple[str, str, tuple[tuple[str, str], ...]]
+RECORDED: dict[ScenarioKey, list[Any]] = {}
+"""The requests the controller made in each scenario run in this session, by (module, function,
+parameters): the RBAC derivation (test_deploy) reuses them instead of running a scenario again."""
+
+
+def scenario_key(module: str, function: str, params: dict[str, Any]) -> ScenarioKey:
+    return module, function, tuple(sorted((k, str(v)) for k, v in params.items()))
+
+
+def runs_last(test: Callable[..., Any]) -> Callable[..., Any]:
+    """Run this test after every other one of the session (see conftest), to reuse RECORDED."""
+    test.runs_last = True  # type: ignore[attr-defined]
+    return test
+
+
 VALIDATED_KINDS = (
     "Deployment",
     "Service",

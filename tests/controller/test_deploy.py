@@ -1,11 +1,24 @@
-"""deploy/controller.yaml is valid, and its RBAC grants every request the controller makes (and no more kinds)."""
+"""deploy/*.yaml are valid, and their RBAC is exactly what the controller uses: derived from every request of the scenario suite.
+
+The emulator records every request. The whole scenario suite (every scenario of test_scenarios,
+test_autoscaling and test_ownership), a rollout with credentials read from Secrets, and the
+running controller (cluster-wide and namespaced, with leader election) are replayed here; the
+RBAC rules those requests need, computed as kube-apiserver's authorizer sees them, must equal the
+rules granted by deploy/controller.yaml and by each Role of deploy/controller-namespaced.yaml:
+a grant too many or too few fails.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import inspect
+import itertools
+import os
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
-from urllib.parse import parse_qs
 
 import kubernetes_validate
 import pytest
@@ -13,96 +26,275 @@ import yaml
 
 from canary.controller.reconcile import Reconciler
 from canary.controller.runtime import Controller, Options
-from canary.kube.client import Kube
+from canary.controller.watches import METADATA_ONLY
+from canary.kube.client import Kube, raw
 from canary.kube.istio import IstioRouter
-from tests.controller.kube_harness import ON_A_CLUSTER, Harness
+from canary.kube.sources import KubeSecrets, KubeTemplates
+from canary.metrics.analyzer import MetricAnalyzer, PrometheusProviders
+from canary.metrics.prometheus import PrometheusProvider
+from canary.sandbox import testing
+from canary.sandbox.api import Request
+from canary.sandbox.audit import Attributes, attributes
+from canary.webhooks import HttpWebhookRunner
+from tests.controller import test_autoscaling, test_ownership, test_scenarios
+from tests.controller.kube_fixtures import secret
+from tests.controller.kube_harness import (
+    ON_A_CLUSTER,
+    RECORDED,
+    Harness,
+    runs_last,
+    scenario_key,
+)
 from tests.controller.test_runtime import api_client
 
 pytestmark = ON_A_CLUSTER
 
-MANIFEST = Path(__file__).resolve().parents[2] / "deploy" / "controller.yaml"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+CLUSTER_WIDE = DEPLOY / "controller.yaml"
+NAMESPACED = DEPLOY / "controller-namespaced.yaml"
+SCENARIO_MODULES: tuple[ModuleType, ...] = (test_scenarios, test_autoscaling, test_ownership)
+Rule = tuple[str, str, str]
+"""(apiGroup, resource[/subresource], verb)."""
+_namespaces = itertools.count(1)
 
 
-def _documents() -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all(MANIFEST.read_text()) if d]
+def _documents(path: Path) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d]
 
 
 @pytest.mark.parametrize(
-    "document", _documents(), ids=lambda d: f"{d['kind']}-{d['metadata']['name']}"
+    ("path", "document"),
+    [(p, d) for p in (CLUSTER_WIDE, NAMESPACED) for d in _documents(p)],
+    ids=lambda v: v.name if isinstance(v, Path) else f"{v['kind']}-{v['metadata']['name']}",
 )
-def test_every_deploy_manifest_is_valid(document: dict[str, Any]) -> None:
+def test_every_deploy_manifest_is_valid(path: Path, document: dict[str, Any]) -> None:
     kubernetes_validate.validate(document, "1.30", strict=True)
 
 
-def _granted() -> set[tuple[str, str, str]]:
-    granted = set()
-    for document in _documents():
+def _rules(document: dict[str, Any]) -> set[Rule]:
+    return {
+        (group, resource, verb)
+        for rule in document["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+
+
+def _granted(path: Path) -> dict[str, set[Rule]]:
+    """Rules by where they apply: "*" for a ClusterRole, else the Role's namespace."""
+    grants: dict[str, set[Rule]] = {}
+    for document in _documents(path):
         if document["kind"] in ("ClusterRole", "Role"):
-            for rule in document["rules"]:
-                for group in rule["apiGroups"]:
-                    for resource in rule["resources"]:
-                        granted |= {(group, resource, verb) for verb in rule["verbs"]}
-    return granted
+            scope = document["metadata"].get("namespace", "*")
+            grants.setdefault(scope, set()).update(_rules(document))
+    return grants
 
 
-def _needed(method: str, path: str, query: str) -> tuple[str, str, str]:
-    """The (apiGroup, resource, verb) an API request needs, as the authorizer computes it."""
-    parts = path.strip("/").split("/")
-    group, rest = ("", parts[2:]) if parts[0] == "api" else (parts[1], parts[3:])
-    if rest and rest[0] == "namespaces" and len(rest) > 2:
-        rest = rest[2:]
-    resource, name, sub = (
-        rest[0],
-        rest[1] if len(rest) > 1 else "",
-        rest[2] if len(rest) > 2 else "",
+def _needed(requests: list[Request]) -> set[Rule]:
+    found = {_attributes(r) for r in requests}
+    return {(a.group, a.rbac_resource, a.verb) for a in found if a.resource}
+
+
+def _attributes(request: Request) -> Attributes:
+    return attributes(request.method, request.path, request.query)
+
+
+# Recording
+
+
+def _scenarios() -> Iterator[tuple[str, Callable[..., Any], dict[str, Any]]]:
+    """Every scenario of the suite that takes a harness, once per parameter set."""
+    for module in SCENARIO_MODULES:
+        for name, function in inspect.getmembers(module, inspect.isfunction):
+            if not name.startswith("test_") or function.__module__ != module.__name__:
+                continue
+            params = list(inspect.signature(function).parameters)
+            if params[:1] != ["harness"]:
+                continue
+            extra = params[1:]
+            if not extra:
+                yield name, function, {}
+                continue
+            for mark in getattr(function, "pytestmark", []):
+                if mark.name == "parametrize" and mark.args[0] == extra[0] and len(extra) == 1:
+                    for value in mark.args[1]:
+                        yield f"{name}[{value}]", function, {extra[0]: value}
+
+
+def _new_namespace(env: testing.Environment) -> str:
+    name = f"rbac-{os.getpid()}-{next(_namespaces)}"
+    Kube.of(env.api_client).core.create_namespace({"metadata": {"name": name}})  # type: ignore[arg-type]
+    return name
+
+
+def _run_scenarios(env: testing.Environment) -> list[Request]:
+    """Requests of every scenario: as recorded earlier in this session, or by running it now."""
+    requests: list[Request] = []
+    for _name, function, kwargs in _scenarios():
+        key = scenario_key(function.__module__, function.__name__, kwargs)
+        if key in RECORDED:
+            requests += RECORDED[key]
+            continue
+        with Harness.start(env, _new_namespace(env)) as harness:
+            with contextlib.suppress(pytest.skip.Exception):
+                function(harness, **kwargs)
+            requests += harness.controller_requests
+    with Harness.start(env, _new_namespace(env)) as harness:
+        _rollout_with_credentials(harness)
+        requests += harness.controller_requests
+    return requests
+
+
+def _rollout_with_credentials(harness: Harness) -> None:
+    """A template metric with a bearer token and a signed webhook: Secrets read by `get`."""
+    kube, ns = harness.kube, harness.namespace
+    raw(kube.core.create_namespaced_secret, ns, secret("prom", ns))
+    raw(kube.core.create_namespaced_secret, ns, {**secret("hook", ns), "data": {"key": "aw=="}})
+    template = {
+        "apiVersion": "canary.dev/v1alpha1",
+        "kind": "MetricTemplate",
+        "metadata": {"name": "errors"},
+        "spec": {
+            "provider": {
+                "address": "http://127.0.0.1:1",
+                "bearerTokenSecretRef": {"name": "prom"},
+                "timeout": "1s",
+            },
+            "query": "sum(up)",
+        },
+    }
+    raw(
+        kube.custom.create_namespaced_custom_object,
+        "canary.dev",
+        "v1alpha1",
+        ns,
+        "metrictemplates",
+        template,
     )
-    watching = parse_qs(query).get("watch") == ["true"]
-    verb = {
-        "GET": "watch" if watching else ("get" if name else "list"),
-        "POST": "create",
-        "PUT": "update",
-        "PATCH": "patch",
-        "DELETE": "delete",
-    }[method]
-    return group, f"{resource}/{sub}" if sub else resource, verb
-
-
-def test_the_rbac_grants_every_request_of_a_rollout_a_revert_and_the_runtime(
-    harness: Harness,
-) -> None:
-    server = harness.env.require_emulator()
+    secrets = KubeSecrets(kube)
+    harness.reconciler = Reconciler(
+        kube,
+        IstioRouter(kube),
+        MetricAnalyzer(
+            PrometheusProvider("http://127.0.0.1:1", timeout=1.0),
+            templates=KubeTemplates(kube),
+            providers=PrometheusProviders(secrets),
+        ),
+        HttpWebhookRunner(secrets, backoff=0.0),
+        clock=harness.clock,
+    )
+    hook = {"name": "load", "type": "rollout", "url": "http://127.0.0.1:1/", "timeout": "1s",
+            "signingSecretRef": {"name": "hook"}}  # fmt: skip
+    metric = {"name": "errors", "templateRef": {"name": "errors"}, "thresholdRange": {"max": 1}}
     harness.given_target()
-    harness.given_autoscaler()
-    autoscaler = {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler"}
-    harness.given_canary(revertOnDeletion=True, autoscalerRef={**autoscaler, "name": "podinfo"})
+    harness.given_canary(analysis={"interval": "1s", "threshold": 2, "webhooks": [hook],
+                                   "metrics": [metric]})  # fmt: skip
     harness.run_until(lambda: harness.phase() == "Initialized")
-    # A changed HPA makes the promotion update the primary's: every verb on HPAs is exercised.
-    harness.patch_autoscaler("podinfo", {"spec": {"maxReplicas": 9}})
     harness.update_target("ghcr.io/stefanprodan/podinfo:6.0.1")
-    harness.run_until(lambda: harness.phase() == "Succeeded")
-    # A second rollout repeats the step Events, which are counted on the existing ones.
-    harness.update_target("ghcr.io/stefanprodan/podinfo:6.0.2")
-    harness.run_until(lambda: harness.phase() == "Progressing")
-    harness.run_until(lambda: harness.phase() == "Succeeded")
-    harness.delete_canary()
-    harness.run_until(lambda: harness.canary() is None, limit=5)
-    requests = list(harness.controller_requests)
+    harness.run_until(lambda: harness.phase() == "Failed")
 
+
+def _run_controller(harness: Harness, namespaces: list[str]) -> list[Request]:
+    """The running controller for a moment: watches, workers, leader election."""
     kube = Kube.of(api_client(harness.env))
     options = Options(
-        leader_elect=True, lease_namespace=harness.namespace, metrics_addr=None, retry_seconds=0.2
+        namespaces=namespaces,
+        leader_elect=True,
+        lease_namespace=harness.namespace,
+        metrics_addr=None,
+        retry_seconds=0.2,
     )
     controller = Controller(kube, Reconciler(kube, IstioRouter(kube)), options)
+    before = len(harness.controller_requests)
     with harness.recording():
         controller.start()
-        time.sleep(1.0)
+        deadline = time.monotonic() + 5
+        while not controller.ready() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
         controller.stop()
-    requests += harness.controller_requests[len(requests) :]
-    assert server is not None
+    kube.api.close()  # type: ignore[no-untyped-call]
+    return harness.controller_requests[before:]
 
-    needed = {_needed(r.method, r.path, r.query) for r in requests}
-    assert not needed - _granted(), f"not granted: {sorted(needed - _granted())}"
-    assert ("coordination.k8s.io", "leases", "update") in needed
-    assert ("", "secrets", "watch") in needed
-    assert ("autoscaling", "horizontalpodautoscalers", "update") in needed
-    assert ("", "events", "patch") in needed
+
+RBAC_TIMEOUT = pytest.mark.timeout(900)
+"""Standalone, the derivation runs the whole scenario suite itself."""
+
+
+@pytest.fixture(scope="module")
+def recorded(env: testing.Environment) -> dict[str, list[Request]]:
+    """The controller's requests: the scenario suite, and the running controller both ways."""
+    env.require_emulator()
+    scenarios = _run_scenarios(env)
+    with Harness.start(env, _new_namespace(env)) as harness:
+        cluster = _run_controller(harness, [])
+    with Harness.start(env, _new_namespace(env)) as harness:
+        namespaced = _run_controller(harness, [harness.namespace])
+        watched = harness.namespace
+    return {
+        "scenarios": scenarios,
+        "cluster": cluster,
+        "namespaced": namespaced,
+        "watched": [Request("", watched, "", "")],
+    }
+
+
+LEASES = {("coordination.k8s.io", "leases", v) for v in ("get", "create", "update")}
+
+
+def _explain(needed: set[Rule], granted: set[Rule]) -> str:
+    return f"too few: {sorted(needed - granted)}; too many: {sorted(granted - needed)}"
+
+
+@runs_last
+@RBAC_TIMEOUT
+def test_the_cluster_wide_rbac_is_exactly_what_the_controller_uses(
+    recorded: dict[str, list[Request]],
+) -> None:
+    needed = _needed(recorded["scenarios"] + recorded["cluster"])
+    grants = _granted(CLUSTER_WIDE)
+    assert needed - LEASES == grants["*"], _explain(needed - LEASES, grants["*"])
+    assert needed & LEASES == grants["canary-system"] == LEASES
+    assert ("", "secrets", "get") in needed  # credentials and tracked configs: one by one
+
+
+@runs_last
+@RBAC_TIMEOUT
+def test_the_namespaced_rbac_is_exactly_what_the_controller_uses_in_its_namespaces(
+    recorded: dict[str, list[Request]],
+) -> None:
+    watched = recorded["watched"][0].path
+    outside = [
+        _attributes(r)
+        for r in recorded["namespaced"]
+        if _attributes(r).resource and _attributes(r).namespace != watched
+    ]
+    assert not outside, f"requests outside the watched namespace: {outside}"
+    needed = _needed(recorded["scenarios"] + recorded["namespaced"])
+    grants = _granted(NAMESPACED)
+    assert "*" not in grants, "the namespaced install must not hold a ClusterRole"
+    assert grants.pop("canary-system") == needed & LEASES == LEASES
+    assert set(grants) == {"apps", "payments"}
+    for namespace, rules in grants.items():
+        assert needed - LEASES == rules, f"{namespace}: {_explain(needed - LEASES, rules)}"
+    args = next(d for d in _documents(NAMESPACED) if d["kind"] == "Deployment")["spec"]["template"][
+        "spec"
+    ]["containers"][0]["args"]
+    assert {a.split("=", 1)[1] for a in args if a.startswith("--namespace=")} == set(grants)
+
+
+@runs_last
+@RBAC_TIMEOUT
+def test_secrets_and_config_maps_are_listed_and_watched_as_metadata_only(
+    recorded: dict[str, list[Request]],
+) -> None:
+    requests = recorded["scenarios"] + recorded["cluster"] + recorded["namespaced"]
+    collections = [
+        r
+        for r in requests
+        if _attributes(r).resource in ("secrets", "configmaps")
+        and _attributes(r).verb in ("list", "watch")
+    ]
+    assert {_attributes(r).verb for r in collections} == {"list", "watch"}
+    assert all(r.accept == METADATA_ONLY["Accept"] for r in collections), collections

@@ -6,7 +6,7 @@ import itertools
 from collections import Counter
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from canary.api.canary import Phase, WebhookType
@@ -116,6 +116,19 @@ REQUESTS = st.sampled_from([None, RequestKind.PROMOTE, RequestKind.PROMOTE_FULL,
 
 @LIVENESS
 @given(rollouts(), READY, READY, REQUESTS, st.integers(1, 400), st.integers(1, 300))
+@example(  # a pause tick asked the rollback gate and restarted the interval clock
+    rollout={
+        "strategy": {"canary": {"stepWeight": 10}},
+        "skipAnalysis": False,
+        "analysis": {"interval": "1m", "threshold": 1},
+        "types": [WebhookType.CONFIRM_ROLLOUT, WebhookType.ROLLBACK],
+    },
+    canary_ready=0,
+    primary_ready=0,
+    request="pause",
+    request_at=246,
+    paused_for=60,
+)
 def test_every_approved_healthy_rollout_ends_succeeded_within_the_bound_of_its_spec(
     rollout: dict[str, Any],
     canary_ready: int,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -92,8 +94,13 @@ def test_no_value_changes_the_structure_of_a_query(value: str, index: int) -> No
     shape, literals = skeleton(rendered)
     benign_shape, benign_literals = skeleton(render(template, {"v": "x"}))
     assert shape == benign_shape
-    # Parsing the literals back gives exactly the value where the benign rendering had "x".
-    assert literals == [lit.replace("x", value) if "x" in lit else lit for lit in benign_literals]
+    # Parsing the literals back gives exactly the value where the benign rendering had "x" (as
+    # a regex literal inside the =~ matcher).
+    expected = [
+        lit.replace("x", promql.escape_regex(value) if lit.endswith(".*") else value)
+        for lit in benign_literals
+    ]
+    assert literals == expected
 
 
 @given(value=st.text())
@@ -139,3 +146,43 @@ def test_the_builtin_success_rate_query_is_exactly_the_documented_one() -> None:
         ' / sum(rate(istio_requests_total{reporter="destination",destination_workload_namespace="test",'
         'destination_workload="podinfo"}[1m])) * 100'
     )
+
+
+@pytest.mark.parametrize(
+    ("template", "value", "rendered"),
+    [
+        pytest.param('x{a=~"{{ v }}"}', "a.b", 'x{a=~"a\\\\.b"}', id="dot-is-literal"),
+        pytest.param('x{a!~"{{ v }}"}', "a|b", 'x{a!~"a\\\\|b"}', id="negative-matcher"),
+        pytest.param("x{a=~ '{{ v }}.*'}", "(", "x{a=~ '\\\\(.*'}", id="space-and-single-quote"),
+        pytest.param("x{a=~`{{ v }}`}", "a+", "x{a=~`a\\+`}", id="raw-string"),
+        pytest.param('x{a=~"{{ v | regex }}"}', "a|b", 'x{a=~"a|b"}', id="marked-as-regex"),
+        pytest.param('x{a="{{ v }}"}', "a.b", 'x{a="a.b"}', id="equality-untouched"),
+    ],
+)
+def test_values_inside_regex_matchers_are_literals(
+    template: str, value: str, rendered: str
+) -> None:
+    assert render(template, {"v": value}) == rendered
+
+
+@pytest.mark.parametrize(
+    "template", ['x{a="{{ v | regex }}"}', "rate(x[{{ v | regex }}])", "{{v|regex}}"]
+)
+def test_the_regex_filter_outside_a_regex_matcher_is_an_error(template: str) -> None:
+    with pytest.raises(TemplateError, match="outside a regex matcher"):
+        render(template, {"v": "1m"})
+
+
+@given(value=st.text(), other=st.text())
+def test_a_value_in_a_regex_matcher_matches_itself_and_nothing_else(value: str, other: str) -> None:
+    """RE2 and Python's re agree on backslash-escaped punctuation and on plain characters."""
+    try:
+        rendered = render('x{a=~"{{ v }}"}', {"v": value})
+    except TemplateError:
+        assert any(0xD800 <= ord(c) <= 0xDFFF for c in value)  # not text: refused
+        return
+    _, [pattern] = skeleton(rendered)
+    assert re.fullmatch(pattern, value, re.DOTALL) is not None
+    assert (re.fullmatch(pattern, other, re.DOTALL) is not None) == (other == value)
+    # Every backslash in the pattern escapes an RE2 metacharacter: no class, no operator.
+    assert re.fullmatch(r"(?:[^\\.+*?()|\[\]{}^$]|\\[\\.+*?()|\[\]{}^$])*", pattern, re.DOTALL)
