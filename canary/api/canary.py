@@ -532,6 +532,23 @@ class SequentialState(Model):
     primary_failures: int = 0
 
 
+class RequestOutcome(StrEnum):
+    """What the controller did with a manual request."""
+
+    ACCEPTED = "Accepted"
+    REFUSED = "Refused"
+
+
+class LastRequest(Model):
+    """The last manual request the controller saw (canary.dev/request) and what it did with it."""
+
+    id: str = Field(description="The annotation's value: `<kind>` or `<kind>/<id>`.")
+    kind: str = Field(description="The kind asked for, as written (also when unknown).")
+    outcome: RequestOutcome
+    reason: str = ""
+    time: datetime | None = None
+
+
 class CanaryStatus(Model):
     """What the controller observed and decided. Written only through the status subresource."""
 
@@ -558,6 +575,9 @@ class CanaryStatus(Model):
     last_analysis_at: datetime | None = None
     not_ready_since: datetime | None = None
     handled_request: str | None = Field(None, description="Id of the last manual request acted on.")
+    last_request: LastRequest | None = Field(
+        None, description="The last manual request seen, accepted or refused, and why."
+    )
     message: str = ""
     last_transition_time: datetime | None = None
     observed_generation: int | None = None

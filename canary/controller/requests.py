@@ -11,12 +11,14 @@ REQUEST_ANNOTATION = "canary.dev/request"
 
 
 def manual_request(annotations: Mapping[str, str]) -> ManualRequest | None:
-    """The request in the annotation; None when there is none or its kind is unknown."""
+    """The request in the annotation; None when there is none.
+
+    An unknown kind gives a request with `kind=None`, which the engine refuses with a reason and
+    an Event instead of dropping it without a word.
+    """
     value = annotations.get(REQUEST_ANNOTATION, "").strip()
     if not value:
         return None
     kind, _, _ = value.partition("/")
-    try:
-        return ManualRequest(id=value, kind=RequestKind(kind))
-    except ValueError:
-        return None
+    known = kind in {member.value for member in RequestKind}
+    return ManualRequest(id=value, kind=RequestKind(kind) if known else None)

@@ -21,8 +21,7 @@ def promote(tick: Tick, reason: str) -> None:
 
 def promoting(tick: Tick) -> None:
     status, obs = tick.status, tick.obs
-    if tick.take_request() is not None:
-        status.message = "requests are ignored while the primary takes the new revision"
+    tick.take_request()  # refused, with the reason, while the primary takes the new revision
     if obs.primary.ready:
         status.not_ready_since = None
         routes = route_back_step(tick.spec, tick.routes)

@@ -79,6 +79,8 @@ def decide(canary: Canary, obs: Observations) -> Decision:
     """The next status of `canary` and the actions that get the world there."""
     tick = Tick(canary, obs)
     phase = tick.status.phase
+    if obs.deleting or canary.spec.suspend or phase in (None, Phase.INITIALIZING):
+        tick.take_request()  # refused, with the reason: there is no rollout to act on
     if obs.deleting:
         on_deletion(tick)
     elif canary.spec.suspend:

@@ -76,12 +76,19 @@ def idle(tick: Tick) -> None:
         if status.phase == Phase.WAITING:
             tick.enter(Phase.SUCCEEDED, "the revision waiting for approval was withdrawn")
         return
-    # An operator's retry is itself the approval; a new revision waits for confirm-rollout.
-    gate = None if retry else gate_answer(tick, WebhookType.CONFIRM_ROLLOUT)
+    # An operator's retry, or promote while Waiting, is itself the approval; a new revision
+    # otherwise waits for confirm-rollout.
+    approved = (
+        status.phase == Phase.WAITING
+        and request is not None
+        and request.kind == RequestKind.PROMOTE
+    )
+    gate = None if retry or approved else gate_answer(tick, WebhookType.CONFIRM_ROLLOUT)
     if gate is not None and not gate.passed:
         wait_for_approval(tick, gate.message)
         return
-    start_run(tick, "retry requested" if retry else "new revision detected")
+    reason = "retry requested" if retry else "new revision detected"
+    start_run(tick, f"{reason}, start approved by request" if approved else reason)
 
 
 def wait_for_approval(tick: Tick, answer: str) -> None:

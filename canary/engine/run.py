@@ -46,7 +46,8 @@ def run(tick: Tick) -> None:
         return
     if not canary_ready(tick):
         return  # a request waits for the canary, and is acted on when it is ready
-    if request is not None and on_run_request(tick, tick.take_request() or request):
+    taken = tick.take_request() if request is not None else None
+    if taken is not None and on_run_request(tick, taken):
         return
     if status.phase == Phase.PAUSED:
         tick.status.message = "paused by request; resume to continue"

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 
 from canary.analysis.sequential import SequentialConfig
-from canary.api.canary import Canary, CanarySpec, CanaryStatus, Phase, WebhookType
+from canary.api.canary import (
+    Canary,
+    CanarySpec,
+    CanaryStatus,
+    LastRequest,
+    Phase,
+    RequestOutcome,
+    WebhookType,
+)
+from canary.engine.requests import Situation, acceptance, raw_kind, refusal
 from canary.engine.status import close_tick
 from canary.engine.types import (
     Action,
@@ -56,11 +65,33 @@ class Tick:
         )
 
     def take_request(self) -> ManualRequest | None:
-        """The operator's request, once: a request already acted on is ignored."""
+        """The operator's request, once, when it can be carried out now.
+
+        A request already seen is ignored; a new one is answered either way in
+        `status.lastRequest` and with an Event, and a refused one is not returned.
+        """
         request = pending_request(self.status, self.obs.request)
         if request is None:
             return None
         self.status.handled_request = request.id
+        situation = Situation(
+            self.status.phase,
+            suspended=self.spec.suspend,
+            deleting=self.obs.deleting,
+        )
+        refused = refusal(request, situation)
+        kind = raw_kind(request)
+        self.status.last_request = LastRequest(
+            id=request.id,
+            kind=kind,
+            outcome=RequestOutcome.REFUSED if refused else RequestOutcome.ACCEPTED,
+            reason=refused or acceptance(request),
+            time=self.now,
+        )
+        if refused:
+            self.event("RequestRefused", f"{kind} ({request.id}) refused: {refused}", warning=True)
+            return None
+        self.event("RequestAccepted", f"{kind} ({request.id}) accepted: {acceptance(request)}")
         return request
 
     def enter(self, phase: Phase, message: str) -> None:

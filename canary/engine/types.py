@@ -71,10 +71,13 @@ class RequestKind(StrEnum):
 
 @dataclass(frozen=True)
 class ManualRequest:
-    """An operator's request; `id` lets the engine act on each request once."""
+    """An operator's request; `id` lets the engine act on each request once.
+
+    `kind` is None when the annotation names no known kind: the engine refuses it, and says so.
+    """
 
     id: str
-    kind: RequestKind
+    kind: RequestKind | None
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The canary.dev/request annotation becomes a ManualRequest; anything else is ignored."""
+"""The canary.dev/request annotation becomes a ManualRequest (an unknown kind has kind None)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,11 @@ from canary.engine.types import ManualRequest, RequestKind
     [
         pytest.param({}, None, id="none"),
         pytest.param({"canary.dev/request": ""}, None, id="empty"),
-        pytest.param({"canary.dev/request": "explode"}, None, id="unknown-kind"),
+        pytest.param(
+            {"canary.dev/request": "explode/1"},
+            ManualRequest("explode/1", None),
+            id="unknown-kind",
+        ),
         pytest.param(
             {"canary.dev/request": "abort"},
             ManualRequest("abort", RequestKind.ABORT),
