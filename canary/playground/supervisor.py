@@ -103,7 +103,7 @@ class Supervisor:
         if self._done.is_set():
             raise RuntimeError("supervisor is stopping; not starting " + name)
         popen_kwargs.setdefault("stdin", subprocess.DEVNULL)
-        process: subprocess.Popen[bytes] = subprocess.Popen(  # noqa: S603 - argv from our code
+        process: subprocess.Popen[bytes] = subprocess.Popen(
             argv, start_new_session=True, preexec_fn=_die_with_parent, **popen_kwargs
         )
         with self._lock:

@@ -17,13 +17,17 @@ from canary.sandbox.testing import eventually
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
 # A child that starts a grandchild of its own and ignores SIGTERM: only the group kill ends both.
-STUBBORN = [sys.executable, "-c", textwrap.dedent("""
+STUBBORN = [
+    sys.executable,
+    "-c",
+    textwrap.dedent("""
     import signal, subprocess, sys, time
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     print(p.pid, flush=True)
     time.sleep(60)
-""")]
+"""),
+]
 
 
 def test_a_crashed_child_is_reported_and_stop_ends_the_others() -> None:
@@ -35,9 +39,11 @@ def test_a_crashed_child_is_reported_and_stop_ends_the_others() -> None:
         crash = supervisor.wait(timeout=10)
         assert crash is not None
         assert (crash.name, crash.returncode) == ("crasher", 3)
-        assert "crasher" in str(crash) and "exited with code 3" in str(crash)
+        assert "crasher" in str(crash)
+        assert "exited with code 3" in str(crash)
         assert crashes == [crash]
-    assert not alive(a.pid) and not alive(b.pid)
+    assert not alive(a.pid)
+    assert not alive(b.pid)
 
 
 def test_stop_kills_a_child_that_ignores_sigterm_and_its_grandchild() -> None:
@@ -58,7 +64,8 @@ def test_a_stopped_child_is_not_a_crash() -> None:
         other = supervisor.spawn("other", SLEEPER)
         assert supervisor.stop_child(other) == -signal.SIGTERM
         time.sleep(0.3)
-        assert supervisor.crash is None and alive(keep.pid)
+        assert supervisor.crash is None
+        assert alive(keep.pid)
 
 
 def test_a_non_critical_child_that_exits_is_not_a_crash() -> None:
@@ -72,14 +79,16 @@ def test_children_die_with_a_supervisor_killed_by_sigkill(tmp_path: Path) -> Non
     if not sys.platform.startswith("linux"):
         pytest.skip("parent-death signal is Linux only")
     script = tmp_path / "parent.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         import sys, time
         from canary.playground.supervisor import Supervisor
         s = Supervisor()
         p = s.spawn("sleeper", {SLEEPER!r})
         print(p.pid, flush=True)
         time.sleep(60)
-    """))
+    """)
+    )
     parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
                               env={**os.environ, "PYTHONPATH": os.getcwd()})  # fmt: skip
     assert parent.stdout is not None
