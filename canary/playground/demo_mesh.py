@@ -1,0 +1,167 @@
+"""The stack's and the demo's side of the mesh, the telemetry and the load generator (12b's parts).
+
+Everything that touches those modules' APIs is here, so the rest of the demo reads plain rows:
+- `start_mesh(stack)`, `start_prometheus(stack)`, `start_embedded_controller(stack)`;
+- `load_generator(stack, rate, path)` and `user_requests(load)`: rows `{time, status, version,
+  latency_ms, error}`;
+- `served_requests(workdir)`: Envoy's upstream log (one line per request a pod served, mirrored
+  copies included) as rows `{time, code, port, duration_ms, mirror, workload, version}`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from canary.playground.demo_stack import Stack
+
+JSON = dict[str, Any]
+
+
+def mesh_dir(workdir: Path) -> Path:
+    return workdir / "mesh"
+
+
+def access_log(workdir: Path) -> Path:
+    return mesh_dir(workdir) / "access.log"
+
+
+def upstream_log(workdir: Path) -> Path:
+    return mesh_dir(workdir) / "upstream.log"
+
+
+def start_mesh(stack: Stack) -> tuple[Any, Any]:
+    """Start Envoy (owned by the stack's supervisor) and the telemetry; (mesh, telemetry)."""
+    from canary.playground.mesh import Mesh
+    from canary.playground.telemetry import Telemetry
+
+    o = stack.options
+    mesh = Mesh(
+        stack.api_client,
+        workdir=mesh_dir(stack.workdir),
+        listen_port=o.mesh_port,
+        admin_port=o.admin_port,
+        spawn=stack.supervisor,
+    )
+    mesh.start()
+    mesh.run_in_background()
+    telemetry = Telemetry(mesh.upstream_log_path)
+    telemetry.start()
+    return mesh, telemetry
+
+
+def start_prometheus(stack: Stack) -> str:
+    """Start a real prometheus scraping the telemetry every `scrape_interval`; its URL."""
+    from canary.playground.telemetry import start_prometheus as start
+
+    _, url = start(
+        stack.workdir / "prometheus",
+        [stack.telemetry.metrics_address],
+        scrape_interval=stack.options.scrape_interval,
+        spawn=stack.supervisor,
+    )
+    return str(url)
+
+
+def start_embedded_controller(stack: Stack) -> tuple[Any, threading.Thread]:
+    """The real controller in this process, its metrics answered by the embedded provider."""
+    from canary.controller.reconcile import Reconciler
+    from canary.controller.runtime import Controller, Options
+    from canary.kube.client import Kube
+    from canary.kube.istio import IstioRouter
+    from canary.kube.sources import KubeSecrets, KubeTemplates
+    from canary.metrics.analyzer import MetricAnalyzer, PrometheusProviders
+    from canary.webhooks import HttpWebhookRunner
+
+    assert stack.api_client is not None
+    kube = Kube.of(stack.api_client)
+    secrets = KubeSecrets(kube)
+    analyzer = MetricAnalyzer(
+        stack.telemetry.provider(),
+        templates=KubeTemplates(kube),
+        providers=PrometheusProviders(secrets),
+    )
+    reconciler = Reconciler(kube, IstioRouter(kube), analyzer, HttpWebhookRunner(secrets))
+    options = Options(
+        namespaces=[],
+        workers=4,
+        leader_elect=False,
+        lease_name="canary-controller",
+        lease_namespace="default",
+        identity="playground",
+        metrics_addr=stack.controller_addr,
+    )
+    controller = Controller(kube, reconciler, options)
+    thread = threading.Thread(target=controller.run_forever, name="controller", daemon=True)
+    thread.start()
+    return controller, thread
+
+
+def load_generator(stack: Stack, rate: float, record: Path) -> Any:
+    from canary.playground.loadgen import LoadGenerator
+
+    return LoadGenerator(stack.mesh_url, "my-app", rate, record_path=record)
+
+
+def user_requests(load: Any) -> list[JSON]:
+    """The load generator's record as rows `{time, status, version, latency_ms, error}`."""
+    if load is None:
+        return []
+    rows = []
+    for r in load.records:
+        get = r.get if isinstance(r, dict) else (lambda k, d=None, r=r: getattr(r, k, d))
+        rows.append(
+            {
+                "time": float(get("time", 0.0)),
+                "status": int(get("status", 0) or 0),
+                "version": get("version", "") or "",
+                "latency_ms": get("latency_ms", None),
+                "error": get("error", "") or "",
+            }
+        )
+    return rows
+
+
+def read_jsonl(path: Path) -> list[JSON]:
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line:
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut short by a stop
+    return rows
+
+
+def _port(host: str) -> int:
+    try:
+        return int(host.rsplit(":", 1)[1])
+    except (IndexError, ValueError):
+        return 0
+
+
+def served_requests(workdir: Path) -> list[JSON]:
+    """Envoy's upstream log (mesh_translate.LOG_FORMAT) as rows for demo_summary."""
+    rows = []
+    for e in read_jsonl(upstream_log(workdir)):
+        port = _port(str(e.get("upstream_host") or ""))
+        if not port:
+            continue
+        rows.append(
+            {
+                "time": float(e.get("start_time") or 0),
+                "code": int(e.get("response_code") or 0),
+                "port": port,
+                "duration_ms": float(e.get("duration_ms") or 0),
+                "mirror": e.get("mirror") == "true",
+                "workload": str(e.get("upstream_workload") or "").split(";")[0],
+                "version": e.get("app_version") or "",
+            }
+        )
+    return rows
