@@ -291,6 +291,7 @@ def final_state(api: client.ApiClient) -> JSON:
             "phase": status.get("phase"),
             "message": status.get("message", ""),
             "conditions": status.get("conditions", []),
+            "metrics": status.get("metrics", []),
         },
         "primary": {
             "image": primary.spec.template.spec.containers[0].image,

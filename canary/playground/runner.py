@@ -22,7 +22,7 @@ Level-triggered: every `tick` seconds it lists Deployments and makes the process
   on the Deployment, once per generation.
 
 `lifecycle` (and the JSON-lines file `lifecycle_log`, if given) records every pod's started, ready,
-unready, crashed, terminating and stopped moments with its port: the end-to-end test checks from it
+unready, crashed, terminating, sigterm and stopped moments with its port: the end-to-end test checks from it
 that no request was served by a pod that was not ready.
 """
 
@@ -326,6 +326,7 @@ class WorkloadRunner:
     def _finish(self, pod: Pod) -> None:
         self._stop.wait(self.drain)
         if pod.process is not None:
+            self._record(pod, "sigterm")
             self.supervisor.stop_child(pod.process)
         self._record(pod, "stopped")
         with contextlib.suppress(client.ApiException):
