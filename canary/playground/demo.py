@@ -14,6 +14,7 @@ access logs. `Recorder` samples both four times a second while the story runs.
 
 from __future__ import annotations
 
+import http.client
 import json
 import threading
 import time
@@ -55,8 +56,8 @@ class Timings:
     @staticmethod
     def of(quick: bool) -> Timings:
         if quick:
-            return Timings("my-app-quick.yaml", baseline=2, tail=3, rate=100, run_timeout=45)
-        return Timings("my-app.yaml", baseline=5, tail=5, rate=100, run_timeout=120)
+            return Timings("my-app-quick.yaml", baseline=2, tail=3, rate=150, run_timeout=60)
+        return Timings("my-app.yaml", baseline=5, tail=5, rate=150, run_timeout=150)
 
 
 @dataclass
@@ -236,6 +237,7 @@ def tell(
         60,
     )
     story.initialized = time.time()
+    wait_for(stack, "Envoy routing my-app", lambda: mesh_serves(stack.mesh_url, NAME), 15)
     load.start()
     story.load_started = time.time()
     say(f"load: {timings.rate:.0f} requests/s through Envoy to my-app")
@@ -277,6 +279,20 @@ def tell(
     story.ended = time.time()
     story.final = final_state(api)
     return story
+
+
+def mesh_serves(url: str, host: str) -> bool:
+    """Whether Envoy answers a request for `host` from a pod (200 with an x-app-version)."""
+    connection = http.client.HTTPConnection(url.removeprefix("http://"), timeout=2)
+    try:
+        connection.request("GET", "/", headers={"Host": host})
+        answer = connection.getresponse()
+        answer.read()
+        return answer.status == 200 and bool(answer.getheader("x-app-version"))
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        connection.close()
 
 
 def final_state(api: client.ApiClient) -> JSON:

@@ -35,34 +35,42 @@ def upstream_log(workdir: Path) -> Path:
 
 def start_mesh(stack: Stack) -> tuple[Any, Any]:
     """Start Envoy (owned by the stack's supervisor) and the telemetry; (mesh, telemetry)."""
+    from canary.playground.demo_stack import free_port
     from canary.playground.mesh import Mesh
     from canary.playground.telemetry import Telemetry
 
+    assert stack.api_client is not None
     o = stack.options
     mesh = Mesh(
         stack.api_client,
         workdir=mesh_dir(stack.workdir),
-        listen_port=o.mesh_port,
-        admin_port=o.admin_port,
+        listen_port=o.mesh_port or free_port(),
+        admin_port=o.admin_port or free_port(),
         spawn=stack.supervisor,
     )
     mesh.start()
     mesh.run_in_background()
-    telemetry = Telemetry(mesh.upstream_log_path)
+    telemetry = Telemetry(mesh.upstream_log_path, access_log=mesh.access_log_path)
     telemetry.start()
     return mesh, telemetry
 
 
-def start_prometheus(stack: Stack) -> str:
+def start_prometheus(stack: Stack, port: int) -> str:
     """Start a real prometheus scraping the telemetry every `scrape_interval`; its URL."""
     from canary.playground.telemetry import start_prometheus as start
 
-    _, url = start(
-        stack.workdir / "prometheus",
-        [stack.telemetry.metrics_address],
-        scrape_interval=stack.options.scrape_interval,
-        spawn=stack.supervisor,
-    )
+    try:
+        _, url = start(
+            stack.workdir / "prometheus",
+            [stack.telemetry.metrics_address],
+            scrape_interval=stack.options.scrape_interval,
+            spawn=stack.supervisor,
+            port=port,
+        )
+    except RuntimeError as exc:
+        from canary.playground.demo_stack import PlaygroundError
+
+        raise PlaygroundError(f"prometheus cannot start: {exc}") from None
     return str(url)
 
 
@@ -101,28 +109,36 @@ def start_embedded_controller(stack: Stack) -> tuple[Any, threading.Thread]:
 
 
 def load_generator(stack: Stack, rate: float, record: Path) -> Any:
+    """Steady user traffic to `my-app` through Envoy, every outcome recorded in `record`."""
     from canary.playground.loadgen import LoadGenerator
 
-    return LoadGenerator(stack.mesh_url, "my-app", rate, record_path=record)
+    return LoadGenerator(stack.mesh_url, "my-app", rate, record_path=record, concurrency=32)
 
 
 def user_requests(load: Any) -> list[JSON]:
-    """The load generator's record as rows `{time, status, version, latency_ms, error}`."""
+    """The load generator's record (`loadgen.Outcome`s) as rows; slots it skipped are left out.
+
+    A slot is skipped, not sent, when all `concurrency` senders are busy (loadgen's module doc).
+    """
     if load is None:
         return []
-    rows = []
-    for r in load.records:
-        get = r.get if isinstance(r, dict) else (lambda k, d=None, r=r: getattr(r, k, d))
-        rows.append(
-            {
-                "time": float(get("time", 0.0)),
-                "status": int(get("status", 0) or 0),
-                "version": get("version", "") or "",
-                "latency_ms": get("latency_ms", None),
-                "error": get("error", "") or "",
-            }
-        )
-    return rows
+    return [
+        {
+            "time": r.time,
+            "status": r.status,
+            "version": r.version,
+            "latency_ms": r.latency_ms,
+            "error": r.error,
+            "request_id": r.request_id,
+        }
+        for r in load.records
+        if not r.error.startswith("skipped")
+    ]
+
+
+def skipped(load: Any) -> int:
+    """Slots the load generator could not send (every sender busy)."""
+    return 0 if load is None else sum(r.error.startswith("skipped") for r in load.records)
 
 
 def read_jsonl(path: Path) -> list[JSON]:

@@ -106,7 +106,8 @@ def run_demo(options: DemoOptions) -> JSON:
         "quick": options.quick,
         "metrics": stack.metrics_mode,
         "versions": demo_summary.version_counts(user, served, book),
-        "requests": demo_summary.request_totals(user, FAULTY),
+        "requests": demo_summary.request_totals(user, FAULTY)
+        | {"skipped": demo_mesh.skipped(load)},
         "decisions": decisions,
         "rollouts": [{"version": v, "final_phase": p} for v, p in story.final_phases.items()],
         "final": story.final,

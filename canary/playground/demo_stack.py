@@ -107,6 +107,7 @@ class Stack:
         self.mesh: Any = None
         self.telemetry: Any = None
         self.prometheus_url: str | None = None
+        self.prometheus_port = 0
         self.metrics_mode = ""
         self.controller: Any = None
         self.controller_thread: threading.Thread | None = None
@@ -128,10 +129,16 @@ class Stack:
             check_port_free(port, what)
         try:
             self._start_api()
+            self._choose_metrics()
+            # The controller process takes seconds to import; it starts first and becomes ready
+            # while the rest starts (it only needs the API; Prometheus's port is chosen now).
+            self._start_controller()
             self._start_runner()
             self._start_mesh()
             self._start_metrics()
-            self._start_controller()
+            if self.prometheus_url is None:
+                self._start_embedded_controller()
+            self._wait_ready(int(self.controller_addr.rsplit(":", 1)[1]))
         except PlaygroundError:
             self.stop()
             raise
@@ -166,51 +173,65 @@ class Stack:
         from canary.playground import demo_mesh
 
         assert self.api_client is not None
-        self.mesh, self.telemetry = demo_mesh.start_mesh(self)
+        try:
+            self.mesh, self.telemetry = demo_mesh.start_mesh(self)
+        except (ImportError, OSError, RuntimeError):
+            if self.supervisor.crash is not None:
+                exc = RuntimeError(str(self.supervisor.crash))
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise PlaygroundError(
+                f"Envoy cannot start: {first} (see {self.workdir / 'mesh'})"
+            ) from None
         self.mesh_url = self.mesh.url
 
-    def _start_metrics(self) -> None:
-        from canary.playground import demo_mesh
-
+    def _choose_metrics(self) -> None:
         mode = self.options.metrics
         if mode == "auto":
             mode = "prometheus" if shutil.which("prometheus") else "embedded"
         if mode == "prometheus" and not shutil.which("prometheus"):
             raise PlaygroundError("--metrics prometheus: no `prometheus` binary on PATH")
         self.metrics_mode = mode
+        self.controller_addr = f"127.0.0.1:{free_port()}"
         if mode == "prometheus":
-            self.prometheus_url = demo_mesh.start_prometheus(self)
+            self.prometheus_port = free_port()
+            self.prometheus_url = f"http://127.0.0.1:{self.prometheus_port}"
 
-    def _start_controller(self) -> None:
+    def _start_metrics(self) -> None:
         from canary.playground import demo_mesh
 
-        port = free_port()
-        self.controller_addr = f"127.0.0.1:{port}"
-        if self.prometheus_url is not None:
-            log = open(self.workdir / "controller.log", "ab")  # noqa: SIM115 - the child keeps it
-            argv = [
-                sys.executable,
-                "-m",
-                "canary",
-                "controller",
-                "--kubeconfig",
-                str(self.kubeconfig),
-                "--metrics-server",
-                self.prometheus_url,
-                "--metrics-addr",
-                self.controller_addr,
-                "--log-format",
-                "json",
-                "--log-level",
-                self.options.controller_log_level,
-            ]
-            try:
-                self.supervisor.spawn("controller", argv, stdout=log, stderr=subprocess.STDOUT)
-            finally:
-                log.close()
-        else:
-            self.controller, self.controller_thread = demo_mesh.start_embedded_controller(self)
-        self._wait_ready(port)
+        if self.metrics_mode == "prometheus":
+            demo_mesh.start_prometheus(self, self.prometheus_port)
+
+    def _start_controller(self) -> None:
+        """`canary controller` as a child process, when a real Prometheus is used."""
+        if self.prometheus_url is None:
+            return
+        log = open(self.workdir / "controller.log", "ab")  # noqa: SIM115 - the child keeps it
+        argv = [
+            sys.executable,
+            "-m",
+            "canary",
+            "controller",
+            "--kubeconfig",
+            str(self.kubeconfig),
+            "--metrics-server",
+            self.prometheus_url,
+            "--metrics-addr",
+            self.controller_addr,
+            "--log-format",
+            "json",
+            "--log-level",
+            self.options.controller_log_level,
+        ]
+        try:
+            self.supervisor.spawn("controller", argv, stdout=log, stderr=subprocess.STDOUT)
+        finally:
+            log.close()
+
+    def _start_embedded_controller(self) -> None:
+        from canary.playground import demo_mesh
+
+        self.controller, self.controller_thread = demo_mesh.start_embedded_controller(self)
 
     def _wait_ready(self, port: int, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
