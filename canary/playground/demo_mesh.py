@@ -85,6 +85,7 @@ def start_embedded_controller(stack: Stack) -> tuple[Any, threading.Thread]:
     from canary.webhooks import HttpWebhookRunner
 
     assert stack.api_client is not None
+    _log_to_file(stack.workdir / "controller.log")
     kube = Kube.of(stack.api_client)
     secrets = KubeSecrets(kube)
     analyzer = MetricAnalyzer(
@@ -106,6 +107,25 @@ def start_embedded_controller(stack: Stack) -> tuple[Any, threading.Thread]:
     thread = threading.Thread(target=controller.run_forever, name="controller", daemon=True)
     thread.start()
     return controller, thread
+
+
+def _log_to_file(path: Path) -> None:
+    """The in-process controller's structlog lines go to `path` as JSON, as the child's would."""
+    import structlog
+
+    log_file = path.open("a")  # kept open for the life of the process, as stderr would be
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(20),
+        logger_factory=structlog.WriteLoggerFactory(file=log_file),
+        cache_logger_on_first_use=False,
+    )
 
 
 def load_generator(stack: Stack, rate: float, record: Path) -> Any:
