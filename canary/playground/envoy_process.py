@@ -2,10 +2,10 @@
 
 API:
     envoy = EnvoyProcess(workdir, admin_port=15000, spawn=None)
-    envoy.write(clusters, [listener], version="7")   # CDS first, then LDS, each by rename()
+    envoy.apply(clusters, [listener], route_config, version="7", timeout=5)  # CDS, RDS/LDS, CDS
     envoy.start(); envoy.wait_ready()
-    envoy.accepted("7")        # True once both cds and lds version_text are "7"
-    envoy.rejections()         # (cds update_rejected, lds update_rejected) counters
+    envoy.versions()           # the last accepted (CDS, LDS, RDS) version_info
+    envoy.rejections()         # (CDS, LDS, RDS) update_rejected counters
     envoy.stop()
     validate(config_path) -> str   # `envoy --mode validate`; raises EnvoyConfigError with the reason
 
@@ -50,15 +50,20 @@ def envoy_binary() -> str:
 
 
 def bootstrap(workdir: Path, admin_port: int) -> JSON:
-    """A bootstrap whose listeners and clusters come from `lds.json` and `cds.json` in workdir."""
-    directory = str(workdir)
+    """A bootstrap whose clusters come from `cds/cds.json` and listeners from `lds/lds.json`
+    (the listener's routes from `rds/rds.json`, see mesh_translate.rds_source).
+
+    Each file has its own watched directory: with one shared directory, renaming the CDS file
+    also makes Envoy re-read the LDS file, and a new LDS could then be applied before the new
+    CDS, naming clusters not loaded yet (seen here: "route: unknown cluster").
+    """
 
     def source(name: str) -> JSON:
         return {
             "resource_api_version": "V3",
             "path_config_source": {
-                "path": str(workdir / name),
-                "watched_directory": {"path": directory},
+                "path": str(config_path(workdir, name)),
+                "watched_directory": {"path": str(config_path(workdir, name).parent)},
             },
         }
 
@@ -67,10 +72,19 @@ def bootstrap(workdir: Path, admin_port: int) -> JSON:
         "admin": {
             "address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}},
         },
-        "dynamic_resources": {"lds_config": source("lds.json"), "cds_config": source("cds.json")},
+        "dynamic_resources": {"lds_config": source("lds"), "cds_config": source("cds")},
         # Histograms in /stats appear after a flush: 1 s instead of 5 s (reference pitfall 8).
         "stats_flush_interval": "1s",
     }
+
+
+_PREFIXES = ("cluster_manager.cds", "listener_manager.lds", "http.mesh.rds.mesh")
+_STAT_PATTERN = r"^(cluster_manager\.cds|listener_manager\.lds|http\.mesh\.rds\.mesh)\.{stat}$"
+
+
+def config_path(workdir: Path, kind: str) -> Path:
+    """Where the `cds` or `lds` DiscoveryResponse file lives."""
+    return workdir / kind / f"{kind}.json"
 
 
 def discovery_response(resources: Sequence[JSON], version: str) -> JSON:
@@ -108,15 +122,74 @@ class EnvoyProcess:
         self.log_path = workdir / "envoy.log"
         self.bootstrap_path = workdir / "bootstrap.json"
         self._http = httpx.Client(timeout=ADMIN_TIMEOUT)
+        self._clusters: dict[str, JSON] = {}
+        self._listeners: list[JSON] = []
+        self._listener_version = ""
+        """The clusters of the last applied CDS, by name."""
 
     @property
     def admin_url(self) -> str:
         return f"http://127.0.0.1:{self.admin_port}"
 
-    def write(self, clusters: Sequence[JSON], listeners: Sequence[JSON], version: str) -> None:
-        """CDS first so that routes never name clusters Envoy has not loaded, then LDS."""
-        write_atomically(self.workdir / "cds.json", discovery_response(clusters, version))
-        write_atomically(self.workdir / "lds.json", discovery_response(listeners, version))
+    def write_clusters(self, clusters: Sequence[JSON], version: str) -> None:
+        write_atomically(config_path(self.workdir, "cds"), discovery_response(clusters, version))
+
+    def write_listeners(self, listeners: Sequence[JSON], version: str) -> None:
+        write_atomically(config_path(self.workdir, "lds"), discovery_response(listeners, version))
+
+    def write_routes(self, route_config: JSON, version: str) -> None:
+        write_atomically(
+            config_path(self.workdir, "rds"), discovery_response([route_config], version)
+        )
+
+    def apply(
+        self,
+        clusters: Sequence[JSON],
+        listeners: Sequence[JSON],
+        route_config: JSON,
+        version: str,
+        timeout: float,
+    ) -> bool:
+        """Make a new config live without any request meeting a missing cluster.
+
+        1. CDS = the new clusters plus the ones about to go (`<version>-pre`), wait until
+           accepted: the routes about to be written never name a cluster Envoy lacks;
+        2. RDS (and LDS when the listener changed), wait: no route names a leaving cluster any
+           more, on new and on open keep-alive connections alike (RDS updates both);
+        3. CDS = the new clusters only (skipped when none leaves), wait.
+        True when all three report `version` (LDS: the version that last changed it); False on a
+        rejection or after `timeout` seconds per step (Envoy then keeps its previous config).
+        """
+        rejected = self.rejections()
+        wanted = {c["name"]: c for c in clusters}
+        leaving = [c for name, c in self._clusters.items() if name not in wanted]
+        first = f"{version}-pre" if leaving else version
+        self.write_clusters([*clusters, *leaving], first)
+        if not self._wait(lambda: self.versions()[0] == first, rejected, timeout):
+            return False
+        self.write_routes(route_config, version)
+        if list(listeners) != self._listeners:
+            self.write_listeners(listeners, version)
+            self._listeners, self._listener_version = list(listeners), version
+        lds = self._listener_version
+        if not self._wait(lambda: self.versions()[1:] == (lds, version), rejected, timeout):
+            return False
+        self._clusters = dict(wanted)
+        if leaving:
+            self.write_clusters(clusters, version)
+        return self._wait(lambda: self.versions() == (version, lds, version), rejected, timeout)
+
+    def _wait(
+        self, done: Callable[[], bool], rejected: tuple[int, int, int], timeout: float
+    ) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if done():
+                return True
+            if self.rejections() != rejected:
+                return False
+            time.sleep(0.01)
+        return False
 
     def argv(self) -> list[str]:
         return [
@@ -130,9 +203,11 @@ class EnvoyProcess:
         """Write the bootstrap (and empty CDS/LDS if none yet) and launch Envoy."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         write_atomically(self.bootstrap_path, bootstrap(self.workdir, self.admin_port))
-        for name in ("cds.json", "lds.json"):
-            if not (self.workdir / name).exists():
-                write_atomically(self.workdir / name, discovery_response([], "0"))
+        for kind in ("cds", "lds", "rds"):
+            path = config_path(self.workdir, kind)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                write_atomically(path, discovery_response([], "0"))
         argv = self.argv()
         if self._spawn is not None:
             self.process = self._spawn("envoy", argv, stdout=subprocess.DEVNULL)
@@ -171,24 +246,15 @@ class EnvoyProcess:
             out[name.strip()] = value.strip().strip('"')
         return out
 
-    def versions(self) -> tuple[str, str]:
-        """The last accepted (CDS, LDS) `version_info`."""
-        stats = self.stats(r"^(cluster_manager\.cds|listener_manager\.lds)\.version_text$")
-        return (
-            stats.get("cluster_manager.cds.version_text", ""),
-            stats.get("listener_manager.lds.version_text", ""),
-        )
+    def versions(self) -> tuple[str, str, str]:
+        """The last accepted (CDS, LDS, RDS) `version_info`."""
+        stats = self.stats(_STAT_PATTERN.format(stat="version_text"))
+        return tuple(stats.get(f"{prefix}.version_text", "") for prefix in _PREFIXES)  # type: ignore[return-value]
 
-    def accepted(self, version: str) -> bool:
-        return self.versions() == (version, version)
-
-    def rejections(self) -> tuple[int, int]:
-        """(CDS, LDS) `update_rejected` counters."""
-        stats = self.stats(r"^(cluster_manager\.cds|listener_manager\.lds)\.update_rejected$")
-        return (
-            int(stats.get("cluster_manager.cds.update_rejected", "0") or 0),
-            int(stats.get("listener_manager.lds.update_rejected", "0") or 0),
-        )
+    def rejections(self) -> tuple[int, int, int]:
+        """(CDS, LDS, RDS) `update_rejected` counters."""
+        stats = self.stats(_STAT_PATTERN.format(stat="update_rejected"))
+        return tuple(int(stats.get(f"{p}.update_rejected", "0") or 0) for p in _PREFIXES)  # type: ignore[return-value]
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM, then SIGKILL after `timeout` seconds."""

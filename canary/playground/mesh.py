@@ -12,9 +12,10 @@ API (what the playground runner calls):
 
 Each pass lists Services, Pods, DestinationRules and VirtualServices (the official client, every
 call with a timeout), translates them with `mesh_translate.translate` and, when the result
-changed, writes CDS then LDS by atomic rename and reads back from the admin `/stats` that Envoy
-accepted that version. A VirtualService the translator cannot honour keeps its last applied form
-(or none) and gets one Warning Event (reason `UnsupportedVirtualService`) plus a log line per
+changed, writes CDS, then RDS (LDS when the listener changed), then CDS again without the
+clusters no route names any more, each by atomic rename and each read back from the admin
+`/stats` (`version_text`) before the next (see EnvoyProcess.apply). A VirtualService the
+translator cannot honour keeps its last applied form (or none) and gets one Warning Event (reason `UnsupportedVirtualService`) plus a log line per
 distinct message; a version Envoy rejects is logged and the previous configuration stays in force
 (Envoy keeps it).
 """
@@ -25,7 +26,6 @@ import hashlib
 import json
 import logging
 import threading
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,7 +35,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from canary.kube.client import ISTIO_GROUP, ISTIO_VERSION, raw
-from canary.playground.envoy_process import EnvoyProcess, Spawn
+from canary.playground.envoy_process import EnvoyProcess, Spawn, config_path
 from canary.playground.mesh_translate import LogPaths, Problem, VirtualHosts, World, translate
 
 JSON = dict[str, Any]
@@ -76,6 +76,7 @@ class Mesh:
         self._custom = client.CustomObjectsApi(api_client)
         self._applied: dict[tuple[str, str], VirtualHosts] = {}
         self._fingerprint = ""
+        self._refused = ""
         self._version = 0
         self._reported: set[tuple[str, str, str]] = set()
         self._lock = threading.Lock()
@@ -158,40 +159,38 @@ class Mesh:
         with self._lock:
             world = self.read_world()
             logs = LogPaths(str(self.access_log_path), str(self.upstream_log_path))
-            result = translate(world, logs, listen_port=self.listen_port, previous=self._applied)
+            result = translate(
+                world,
+                logs,
+                listen_port=self.listen_port,
+                rds_path=str(config_path(self.workdir, "rds")),
+                previous=self._applied,
+            )
             self._report(result.problems, world)
             fingerprint = hashlib.sha256(
-                json.dumps([result.clusters, result.listener], sort_keys=True).encode()
+                json.dumps(
+                    [result.clusters, result.listener, result.route_config], sort_keys=True
+                ).encode()
             ).hexdigest()
             if fingerprint == self._fingerprint:
                 return SyncResult(None, True, result.problems)
             self._version += 1
             version = str(self._version)
-            self.envoy.write(result.clusters, [result.listener], version)
-            accepted = self._wait_accepted(version)
+            accepted = self.envoy.apply(
+                result.clusters, [result.listener], result.route_config, version, ACCEPT_TIMEOUT
+            )
             if accepted:
                 self._fingerprint = fingerprint
                 self._applied = result.applied
-            else:
+            elif fingerprint != self._refused:
+                # Not remembered as applied: the next pass writes it again (a new version).
+                self._refused = fingerprint
                 log.error(
-                    "envoy rejected mesh config version %s; the previous one stays (%s)",
+                    "envoy did not accept mesh config version %s; the previous one stays (%s)",
                     version,
                     self.envoy.log_tail(2),
                 )
-                # Remember it anyway so an unchanged world is not rewritten every pass.
-                self._fingerprint = fingerprint
             return SyncResult(version, accepted, result.problems)
-
-    def _wait_accepted(self, version: str) -> bool:
-        deadline = time.monotonic() + ACCEPT_TIMEOUT
-        rejected = self.envoy.rejections()
-        while time.monotonic() < deadline:
-            if self.envoy.accepted(version):
-                return True
-            if self.envoy.rejections() != rejected:
-                return False
-            time.sleep(0.02)
-        return False
 
     def _report(self, problems: list[Problem], world: World) -> None:
         for problem in problems:

@@ -7,9 +7,10 @@ honour. The adapter (`canary.playground.mesh`) writes the result to Envoy's file
 API:
     world = World(services=[...], pods=[...], destination_rules=[...], virtual_services=[...])
     result = translate(world, LogPaths(access, upstream), listen_port=15001,
-                       previous=last_result.applied)
+                       rds_path="/work/rds/rds.json", previous=last_result.applied)
     result.clusters       # list of envoy.config.cluster.v3.Cluster dicts (CDS resources)
     result.listener       # one envoy.config.listener.v3.Listener dict (LDS resource)
+    result.route_config   # the envoy.config.route.v3.RouteConfiguration "mesh" (RDS resource)
     result.applied        # {(namespace, name): VirtualHosts} honoured this pass (or kept from before)
     result.problems       # [Problem(namespace, name, message)]: VirtualServices not (re)applied
 
@@ -47,6 +48,7 @@ MILLION = 1_000_000
 
 LISTENER_TYPE = "type.googleapis.com/envoy.config.listener.v3.Listener"
 CLUSTER_TYPE = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
+ROUTE_CONFIG_TYPE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
 HCM_TYPE = (
     "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3."
     "HttpConnectionManager"
@@ -148,6 +150,8 @@ class Problem:
 class Translation:
     clusters: list[JSON]
     listener: JSON
+    route_config: JSON
+    """The RouteConfiguration `mesh` (RDS resource; inline in the listener when no rds_path)."""
     applied: dict[tuple[str, str], VirtualHosts]
     problems: list[Problem] = field(default_factory=list)
 
@@ -157,9 +161,11 @@ def translate(
     logs: LogPaths,
     *,
     listen_port: int,
+    rds_path: str | None = None,
     previous: Mapping[tuple[str, str], VirtualHosts] | None = None,
 ) -> Translation:
-    """The Envoy resources for `world`.
+    """The Envoy resources for `world`; the listener reads its routes from the RDS file
+    `rds_path` (watched), or holds them inline when it is None.
 
     A VirtualService that cannot be honoured (unsupported field, unknown subset, a host already
     claimed by an older VirtualService) is listed in `problems` and, when `previous` holds its last
@@ -186,9 +192,9 @@ def translate(
     keys = {c for hosts in applied.values() for c in hosts.clusters}
     clusters = [build_cluster(k, world) for k in sorted(keys, key=lambda k: k.name)]
     virtual_hosts = [vh for hosts in applied.values() for vh in hosts.virtual_hosts]
-    return Translation(
-        clusters, build_listener(virtual_hosts, logs, listen_port), applied, problems
-    )
+    routes = route_configuration(virtual_hosts)
+    listener = build_listener(routes, logs, listen_port, rds_path)
+    return Translation(clusters, listener, routes, applied, problems)
 
 
 def _age_key(vs: JSON) -> tuple[str, str, str]:
@@ -674,8 +680,31 @@ def access_log(path: str) -> JSON:
     }
 
 
-def build_listener(virtual_hosts: Sequence[JSON], logs: LogPaths, listen_port: int) -> JSON:
+def route_configuration(virtual_hosts: Sequence[JSON]) -> JSON:
+    return {"@type": ROUTE_CONFIG_TYPE, "name": "mesh", "virtual_hosts": list(virtual_hosts)}
+
+
+def rds_source(rds_path: str) -> JSON:
+    """RDS from a watched file: route changes reach open (keep-alive) connections at once,
+    whereas a new listener only serves new connections while the old one drains."""
+    directory = rds_path.rsplit("/", 1)[0] or "/"
+    return {
+        "route_config_name": "mesh",
+        "config_source": {
+            "resource_api_version": "V3",
+            "path_config_source": {"path": rds_path, "watched_directory": {"path": directory}},
+        },
+    }
+
+
+def build_listener(
+    routes: JSON, logs: LogPaths, listen_port: int, rds_path: str | None = None
+) -> JSON:
     """The mesh listener on 127.0.0.1:`listen_port`, routing by Host (port stripped)."""
+    if rds_path is None:
+        route_source: JSON = {"route_config": {k: v for k, v in routes.items() if k != "@type"}}
+    else:
+        route_source = {"rds": rds_source(rds_path)}
     return {
         "@type": LISTENER_TYPE,
         "name": "mesh",
@@ -690,10 +719,7 @@ def build_listener(virtual_hosts: Sequence[JSON], logs: LogPaths, listen_port: i
                             "stat_prefix": "mesh",
                             "strip_any_host_port": True,
                             "access_log": [access_log(logs.access)],
-                            "route_config": {
-                                "name": "mesh",
-                                "virtual_hosts": list(virtual_hosts),
-                            },
+                            **route_source,
                             "http_filters": [
                                 {
                                     "name": "envoy.filters.http.router",

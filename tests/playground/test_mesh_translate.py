@@ -89,9 +89,7 @@ def routes_of(http: list[JSON], world: mt.World = WORLD) -> list[JSON]:
         listen_port=1,
     )
     assert result.problems == []
-    (vhost,) = result.listener["filter_chains"][0]["filters"][0]["typed_config"]["route_config"][
-        "virtual_hosts"
-    ]
+    (vhost,) = result.route_config["virtual_hosts"]
     routes: list[JSON] = vhost["routes"]
     return routes
 
@@ -307,9 +305,7 @@ def test_domains_cover_the_names_a_client_uses() -> None:
         LOGS,
         listen_port=1,
     )
-    vhost = result.listener["filter_chains"][0]["filters"][0]["typed_config"]["route_config"][
-        "virtual_hosts"
-    ][0]
+    vhost = result.route_config["virtual_hosts"][0]
     assert set(vhost["domains"]) == {
         "podinfo",
         "podinfo.test",
@@ -394,16 +390,12 @@ def test_unsupported_is_reported_and_not_half_applied(http: JSON, field: str) ->
     assert field in problem.message
     # The previous translation stays in force: the first (supported) route was not applied alone.
     assert second.listener == first.listener
+    assert second.route_config == first.route_config
     assert second.clusters == first.clusters
     fresh = mt.translate(
         mt.World(WORLD.services, WORLD.pods, WORLD.destination_rules, [bad]), LOGS, listen_port=1
     )
-    assert (
-        fresh.listener["filter_chains"][0]["filters"][0]["typed_config"]["route_config"][
-            "virtual_hosts"
-        ]
-        == []
-    )
+    assert fresh.route_config["virtual_hosts"] == []
 
 
 def test_a_host_claimed_twice_goes_to_the_older_virtual_service() -> None:
