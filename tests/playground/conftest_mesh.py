@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,6 +34,10 @@ class Upstream:
 
     version: str
     status: int = 200
+    fail_every: int = 0
+    """When > 0, every n-th request is answered 500 instead of `status`."""
+    delay: float = 0.0
+    """Seconds to wait before answering."""
     seen: list[dict[str, str]] = field(default_factory=list)
     server: http.server.ThreadingHTTPServer | None = None
 
@@ -52,8 +57,12 @@ class Upstream:
 
             def do_GET(self) -> None:
                 upstream.seen.append({k.lower(): v for k, v in self.headers.items()})
+                every = upstream.fail_every
+                status = 500 if every and len(upstream.seen) % every == 0 else upstream.status
+                if upstream.delay:
+                    time.sleep(upstream.delay)
                 body = upstream.version.encode()
-                self.send_response(upstream.status)
+                self.send_response(status)
                 self.send_header("x-app-version", upstream.version)
                 self.send_header("content-length", str(len(body)))
                 self.end_headers()
