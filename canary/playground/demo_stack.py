@@ -175,10 +175,10 @@ class Stack:
         assert self.api_client is not None
         try:
             self.mesh, self.telemetry = demo_mesh.start_mesh(self)
-        except (ImportError, OSError, RuntimeError):
-            if self.supervisor.crash is not None:
-                exc = RuntimeError(str(self.supervisor.crash))
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        except (ImportError, OSError, RuntimeError) as exc:
+            crash = self.supervisor.crash
+            reason = str(crash) if crash is not None else str(exc).strip() or type(exc).__name__
+            first = reason.splitlines()[0]
             raise PlaygroundError(
                 f"Envoy cannot start: {first} (see {self.workdir / 'mesh'})"
             ) from None

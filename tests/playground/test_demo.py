@@ -96,3 +96,19 @@ def test_a_taken_port_is_one_clear_line_and_exit_code_2(command: list[str], tmp_
     assert "Traceback" not in done.stderr
     assert f"port {port} (mesh listener) is taken" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_an_envoy_that_cannot_start_is_one_clear_error_and_nothing_is_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from canary.playground import envoy_process
+    from canary.playground.demo_stack import PlaygroundError, Stack, StackOptions
+    from canary.playground.supervisor import alive
+
+    monkeypatch.setattr(envoy_process, "envoy_binary", lambda: "/bin/false")
+    stack = Stack(StackOptions(workdir=tmp_path, metrics="embedded"))
+    with pytest.raises(PlaygroundError, match=r"^Envoy cannot start: ") as caught:
+        stack.start()
+    assert "\n" not in str(caught.value)
+    assert stack.server is None  # everything that had started was stopped
+    assert not [c for c in stack.supervisor.children() if alive(c.pid)]
