@@ -121,7 +121,7 @@ def write_report(
     )
     fig.update_yaxes(range=[-2, 108], row=1, col=1, title_text="%")
     fig.update_yaxes(title_text="%", row=2, col=1)
-    fig.update_yaxes(title_text="ms", type="log", row=3, col=1)
+    fig.update_yaxes(title_text="ms", rangemode="tozero", row=3, col=1)
     fig.update_xaxes(title_text="seconds since the demo started", row=3, col=1)
     fig.update_layout(
         title=title,
