@@ -54,6 +54,9 @@ class Behaviour:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Head and body in one write, no Nagle: else delayed ACKs add ~40 ms per request behind Envoy.
+    wbufsize = 65536
+    disable_nagle_algorithm = True
     server: AppServer
 
     def log_message(self, format: str, *args: object) -> None:  # quiet: the mesh logs requests
@@ -114,7 +117,9 @@ def main() -> int:
     try:
         server = AppServer(port, behaviour)
     except OSError as exc:
-        print(f"my-app {behaviour.version}: cannot listen on 127.0.0.1:{port}: {exc}", file=sys.stderr)
+        print(
+            f"my-app {behaviour.version}: cannot listen on 127.0.0.1:{port}: {exc}", file=sys.stderr
+        )
         return 1
 
     def stop(signum: int, frame: object) -> None:
