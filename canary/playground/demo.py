@@ -9,7 +9,7 @@
 
 Nothing here decides anything: every phase, weight and verdict is the controller's, read back from
 the Canary and the VirtualService; the counts come from the load generator's record and Envoy's
-access logs. `Recorder` samples both four times a second while the story runs.
+access logs. `Recorder` samples both ten times a second while the story runs.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class Timings:
     @staticmethod
     def of(quick: bool) -> Timings:
         if quick:
-            return Timings("my-app-quick.yaml", baseline=1.5, tail=2.5, rate=150, run_timeout=60)
+            return Timings("my-app-quick.yaml", baseline=1.5, tail=2.5, rate=170, run_timeout=60)
         return Timings("my-app.yaml", baseline=5, tail=5, rate=150, run_timeout=150)
 
 
@@ -77,7 +77,7 @@ class Recorder:
     """Samples the Canary and VirtualService every `period` s; keeps changes and every decision."""
 
     api_client: client.ApiClient
-    period: float = 0.25
+    period: float = 0.1
     samples: list[Sample] = field(default_factory=list)
     decisions: dict[tuple[str, str, str], JSON] = field(default_factory=dict)
     on_change: Callable[[Sample], None] | None = None
