@@ -177,11 +177,9 @@ def translate(
     claimed: dict[str, tuple[str, str]] = {}
     for vs in sorted(world.virtual_services, key=_age_key):
         key = (vs["metadata"].get("namespace", "default"), vs["metadata"]["name"])
-        try:
-            hosts = translate_virtual_service(vs, world)
-            _check_domains(hosts, key, claimed)
-        except Unsupported as error:
-            problems.append(Problem(key[0], key[1], str(error)))
+        hosts, message = _honour(vs, world, key, claimed)
+        if hosts is None:
+            problems.append(Problem(key[0], key[1], message))
             kept = previous.get(key)
             if kept is None or any(claimed.get(d, key) != key for d in kept.domains):
                 continue
@@ -195,6 +193,24 @@ def translate(
     routes = route_configuration(virtual_hosts)
     listener = build_listener(routes, logs, listen_port, rds_path)
     return Translation(clusters, listener, routes, applied, problems)
+
+
+def _honour(
+    vs: JSON, world: World, key: tuple[str, str], claimed: Mapping[str, tuple[str, str]]
+) -> tuple[VirtualHosts | None, str]:
+    """(translation, "") or (None, why it cannot be honoured)."""
+    where = f"VirtualService {key[0]}/{key[1]}"
+    try:
+        if not isinstance(vs.get("spec") or {}, dict):
+            raise Unsupported("spec must be an object")
+        hosts = translate_virtual_service(vs, world)
+        _check_domains(hosts, key, claimed)
+    except Unsupported as error:
+        return None, f"{where}: {error}"
+    except (TypeError, AttributeError, KeyError, ValueError) as error:
+        # A malformed object (no schema enforced it): refused like an unsupported one.
+        return None, f"{where}: malformed spec ({error!r})"
+    return hosts, ""
 
 
 def _age_key(vs: JSON) -> tuple[str, str, str]:
@@ -220,15 +236,14 @@ def translate_virtual_service(vs: JSON, world: World) -> VirtualHosts:
     """One VirtualService's virtual host (all its hosts as domains); Unsupported names the field."""
     meta, spec = vs["metadata"], vs.get("spec") or {}
     namespace = meta.get("namespace", "default")
-    where = f"VirtualService {namespace}/{meta['name']}"
     _only(spec, _SPEC_KEYS, "spec")
     hosts = spec.get("hosts") or []
     if not hosts:
-        raise Unsupported(f"{where}: spec.hosts is empty")
+        raise Unsupported("spec.hosts is empty")
     domains: set[str] = set()
     for host in hosts:
         if "*" in host:
-            raise Unsupported(f"{where}: spec.hosts: wildcard host {host!r} is not supported")
+            raise Unsupported(f"spec.hosts: wildcard host {host!r} is not supported")
         domains.update(host_domains(host, namespace))
     routes: list[JSON] = []
     clusters: set[ClusterKey] = set()
@@ -237,7 +252,7 @@ def translate_virtual_service(vs: JSON, world: World) -> VirtualHosts:
         try:
             built, used = translate_http_route(http, namespace, world)
         except Unsupported as error:
-            raise Unsupported(f"{where}: {path}.{error}") from None
+            raise Unsupported(f"{path}.{error}") from None
         routes.extend(built)
         clusters.update(used)
     virtual_host = {

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from canary.playground import mesh_translate as mt
 from canary.playground.envoy_process import validate
@@ -451,3 +453,52 @@ def test_generated_config_passes_envoy_validate(tmp_path: Path) -> None:
     path = tmp_path / "envoy.json"
     path.write_text(json.dumps(config))
     assert "OK" in validate(path)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 200) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(
+        st.sampled_from(
+            ["route", "destination", "host", "weight", "match", "headers", "uri", "exact",
+             "mirror", "mirrorPercentage", "value", "retries", "attempts", "timeout", "subset",
+             "prefix", "regex", "withoutHeaders", "http", "hosts", "fault"]
+        ),
+        children,
+        max_size=4,
+    ),
+    max_leaves=12,
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(spec=json_values)
+def test_any_spec_is_translated_or_refused_never_a_crash(spec: Any) -> None:
+    bad = {"metadata": {"name": "x", "namespace": "test"}, "spec": spec}
+    result = mt.translate(
+        mt.World(WORLD.services, WORLD.pods, WORLD.destination_rules, [bad]), LOGS, listen_port=1
+    )
+    assert len(result.problems) + len(result.applied) == 1
+    for problem in result.problems:
+        assert problem.message.startswith("VirtualService test/x: ")
+
+
+@settings(max_examples=200, deadline=None)
+@given(weights=st.lists(st.integers(0, 1000), min_size=2, max_size=4))
+def test_weighted_clusters_never_carry_a_zero_weight(weights: list[int]) -> None:
+    hosts = ["podinfo-primary", "podinfo-canary", "podinfo", "podinfo-primary.test"]
+    http = {"route": [dest(h, w) for h, w in zip(hosts, weights, strict=False)]}
+    result = mt.translate(
+        mt.World(WORLD.services, WORLD.pods, WORLD.destination_rules, [vs([http])]),
+        LOGS,
+        listen_port=1,
+    )
+    if sum(weights) == 0:
+        assert "weights sum to 0" in result.problems[0].message
+        return
+    action = result.route_config["virtual_hosts"][0]["routes"][0]["route"]
+    if "cluster" in action:
+        assert sum(1 for w in weights if w > 0) == 1
+    else:
+        entries = action["weighted_clusters"]["clusters"]
+        assert [e["weight"] for e in entries] == [w for w in weights if w > 0]
