@@ -56,7 +56,7 @@ class Timings:
     @staticmethod
     def of(quick: bool) -> Timings:
         if quick:
-            return Timings("my-app-quick.yaml", baseline=1.5, tail=2.5, rate=170, run_timeout=60)
+            return Timings("my-app-quick.yaml", baseline=1.0, tail=2.0, rate=170, run_timeout=60)
         return Timings("my-app.yaml", baseline=5, tail=5, rate=150, run_timeout=150)
 
 
