@@ -206,6 +206,8 @@ def test_every_request_got_an_answer_from_a_ready_pod(demo: dict[str, Any]) -> N
 
 
 def test_the_end_state(demo: dict[str, Any]) -> None:
+    # The real Prometheus when installed (CI installs it), else the embedded provider.
+    assert demo["metrics"] == ("prometheus" if shutil.which("prometheus") else "embedded")
     final = demo["final"]
     assert final["primary"]["image"].endswith(":2.0.0")
     assert final["weights"] == {"primary": 100, "canary": 0, "mirror": 0}
