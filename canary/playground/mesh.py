@@ -18,7 +18,8 @@ clusters no route names any more, each by atomic rename and each read back from 
 translator cannot honour keeps its last applied form (or none) and gets one Warning Event
 (reason `UnsupportedVirtualService`) plus a log line per distinct message; a version Envoy
 refuses is logged, the previous configuration stays in force (Envoy keeps it) and the next pass
-writes it again.
+writes it again. A DestinationRule's `trafficPolicy` is not applied (its subsets are): that too
+is one Warning Event on it and a log line.
 
 Why polling and not watches: five lists of a loopback emulator every 0.2 s cost little, cannot
 miss an event or go stale after a 410, and keep a weight change live well within 1 s (measured:
@@ -41,12 +42,21 @@ from kubernetes.client.exceptions import ApiException
 
 from canary.kube.client import ISTIO_GROUP, ISTIO_VERSION, raw
 from canary.playground.envoy_process import EnvoyProcess, Spawn, config_path
-from canary.playground.mesh_translate import LogPaths, Problem, VirtualHosts, World, translate
+from canary.playground.mesh_translate import (
+    LogPaths,
+    Problem,
+    VirtualHosts,
+    World,
+    ignored_policies,
+    translate,
+)
 
 JSON = dict[str, Any]
 log = logging.getLogger("canary.playground.mesh")
 
 EVENT_REASON = "UnsupportedVirtualService"
+"""The reason of the Warning Event on a VirtualService not applied (DestinationRules whose
+trafficPolicy is ignored get `UnsupportedDestinationRule`)."""
 ACCEPT_TIMEOUT = 5.0
 """Seconds to wait for Envoy to report a written version as accepted."""
 
@@ -83,7 +93,7 @@ class Mesh:
         self._fingerprint = ""
         self._refused = ""
         self._version = 0
-        self._reported: set[tuple[str, str, str]] = set()
+        self._reported: set[tuple[str, str, str, str]] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -171,7 +181,7 @@ class Mesh:
                 rds_path=str(config_path(self.workdir, "rds")),
                 previous=self._applied,
             )
-            self._report(result.problems, world)
+            self._report([*result.problems, *ignored_policies(world)], world)
             fingerprint = hashlib.sha256(
                 json.dumps(
                     [result.clusters, result.listener, result.route_config], sort_keys=True
@@ -199,26 +209,27 @@ class Mesh:
 
     def _report(self, problems: list[Problem], world: World) -> None:
         for problem in problems:
-            key = (problem.namespace, problem.name, problem.message)
+            key = (problem.kind, problem.namespace, problem.name, problem.message)
             if key in self._reported:
                 continue
             self._reported.add(key)
-            log.warning(
-                "VirtualService %s/%s not applied by the playground mesh: %s",
-                problem.namespace,
-                problem.name,
-                problem.message,
+            log.warning("playground mesh: %s", problem.message)
+            objects = (
+                world.virtual_services
+                if problem.kind == "VirtualService"
+                else world.destination_rules
             )
-            vs = next(
+            found = next(
                 (
-                    v
-                    for v in world.virtual_services
-                    if (v["metadata"].get("namespace"), v["metadata"]["name"]) == key[:2]
+                    o
+                    for o in objects
+                    if (o["metadata"].get("namespace"), o["metadata"]["name"])
+                    == (problem.namespace, problem.name)
                 ),
                 None,
             )
             try:
-                self._event(problem, (vs or {}).get("metadata", {}).get("uid", ""))
+                self._event(problem, (found or {}).get("metadata", {}).get("uid", ""))
             except ApiException as error:
                 log.warning("could not record the Event: %s", error.reason)
 
@@ -231,12 +242,12 @@ class Mesh:
             "metadata": {"name": f"{problem.name}.{digest}", "namespace": problem.namespace},
             "involvedObject": {
                 "apiVersion": f"{ISTIO_GROUP}/{ISTIO_VERSION}",
-                "kind": "VirtualService",
+                "kind": problem.kind,
                 "name": problem.name,
                 "namespace": problem.namespace,
                 "uid": uid,
             },
-            "reason": EVENT_REASON,
+            "reason": f"Unsupported{problem.kind}",
             "message": problem.message[:1024],
             "type": "Warning",
             "count": 1,

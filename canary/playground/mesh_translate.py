@@ -139,11 +139,12 @@ class VirtualHosts:
 
 @dataclass(frozen=True)
 class Problem:
-    """A VirtualService that was not (re)applied, and why."""
+    """An object not (or not wholly) applied, and why; `message` names the object and field."""
 
     namespace: str
     name: str
     message: str
+    kind: str = "VirtualService"
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,31 @@ def translate(
     routes = route_configuration(virtual_hosts)
     listener = build_listener(routes, logs, listen_port, rds_path)
     return Translation(clusters, listener, routes, applied, problems)
+
+
+def ignored_policies(world: World) -> list[Problem]:
+    """DestinationRules whose traffic policies the mesh does not apply (their subsets it does)."""
+    found: list[Problem] = []
+    for rule in world.destination_rules:
+        meta, spec = rule.get("metadata") or {}, rule.get("spec") or {}
+        if not isinstance(spec, dict):
+            continue
+        listed = spec.get("subsets")
+        subsets: list[Any] = listed if isinstance(listed, list) else []
+        paths = ["spec.trafficPolicy"] if spec.get("trafficPolicy") else []
+        paths += [
+            f"spec.subsets[{i}].trafficPolicy"
+            for i, subset in enumerate(subsets)
+            if isinstance(subset, dict) and subset.get("trafficPolicy")
+        ]
+        if paths:
+            namespace, name = meta.get("namespace", "default"), meta.get("name", "")
+            message = (
+                f"DestinationRule {namespace}/{name}: {', '.join(paths)} is not applied by the "
+                "playground mesh (its subsets are)"
+            )
+            found.append(Problem(namespace, name, message, kind="DestinationRule"))
+    return found
 
 
 def _honour(

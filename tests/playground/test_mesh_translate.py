@@ -502,3 +502,20 @@ def test_weighted_clusters_never_carry_a_zero_weight(weights: list[int]) -> None
     else:
         entries = action["weighted_clusters"]["clusters"]
         assert [e["weight"] for e in entries] == [w for w in weights if w > 0]
+
+
+def test_destination_rule_traffic_policies_are_reported_as_not_applied() -> None:
+    rules = [
+        {"metadata": {"name": "plain", "namespace": "test"}, "spec": {"host": "a"}},
+        {
+            "metadata": {"name": "tuned", "namespace": "test"},
+            "spec": {
+                "host": "b",
+                "trafficPolicy": {"loadBalancer": {"simple": "RANDOM"}},
+                "subsets": [{"name": "v2", "trafficPolicy": {"tls": {}}}],
+            },
+        },
+    ]
+    (problem,) = mt.ignored_policies(mt.World(destination_rules=rules))
+    assert (problem.kind, problem.namespace, problem.name) == ("DestinationRule", "test", "tuned")
+    assert "spec.trafficPolicy, spec.subsets[0].trafficPolicy" in problem.message
