@@ -13,6 +13,7 @@ import pytest
 from kubernetes import client
 
 from canary.playground.mesh import EVENT_REASON, Mesh
+from canary.playground.telemetry import Telemetry
 from canary.sandbox import testing
 from tests.playground.conftest_mesh import NS, apply_istio, podinfo, weighted
 
@@ -92,6 +93,23 @@ def test_mirrored_requests_reach_the_canary_marked_and_their_answers_never_the_c
         assert all(h.get("x-canary-mirror") == "true" for h in canary.seen)
         assert all("x-canary-mirror" not in h for h in primary.seen)
         assert all(h["host"] == "podinfo" for h in canary.seen)  # no -shadow suffix
+        # The canary's destination metrics count the mirrored requests (as its sidecar would);
+        # the client-side (source) view never sees them.
+        telemetry = Telemetry(mesh.upstream_log_path, access_log=mesh.access_log_path)
+
+        def served_by_canary(reporter: str) -> float:
+            labels = {"reporter": reporter, "destination_workload": "podinfo"}
+            return sum(
+                s.value
+                for m in telemetry.registry.collect()
+                for s in m.samples
+                if s.name == "istio_requests_total"
+                and all(s.labels[k] == v for k, v in labels.items())
+                and s.labels["response_code"] == "500"
+            )
+
+        testing.eventually(lambda: telemetry.poll() >= 0 and served_by_canary("destination") == 200)
+        assert served_by_canary("source") == 0
 
 
 def test_header_match_sends_testers_to_the_canary(env: testing.Environment, tmp_path: Path) -> None:
