@@ -98,11 +98,17 @@ class LoadGenerator:
         return self._thread is not None and not self._done.is_set()
 
     def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("a LoadGenerator runs once; make a new one")
         self._thread = threading.Thread(target=self._run, name="loadgen", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
+        """End the run early and wait for the requests in flight (also fine before start())."""
         self._stop.set()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="loadgen", daemon=True)
+            self._thread.start()  # sends nothing (stop is set) but releases the client and pool
         self.wait()
 
     def wait(self, timeout: float | None = None) -> bool:

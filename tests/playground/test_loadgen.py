@@ -67,3 +67,11 @@ def test_an_unreachable_target_is_an_error_outcome() -> None:
 def test_bad_settings_are_refused(rate: float, concurrency: int) -> None:
     with pytest.raises(ValueError, match=r"rate_per_s|concurrency"):
         LoadGenerator("http://127.0.0.1:9", "x", rate, concurrency=concurrency)
+
+
+def test_stop_before_start_returns_and_a_run_happens_once() -> None:
+    load = LoadGenerator("http://127.0.0.1:9", "podinfo", 10)
+    load.stop()
+    assert load.records == []
+    with pytest.raises(RuntimeError, match="runs once"):
+        load.start()
