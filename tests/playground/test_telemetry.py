@@ -232,6 +232,17 @@ def test_real_prometheus_and_the_embedded_provider_agree(
                 assert want is not None
                 assert got is not None
                 assert got == pytest.approx(want, **tolerance)
+            # And straight from Envoy's upstream log, without the telemetry in between.
+            start = at.timestamp() - int(window[:-1])
+            codes = [
+                int(e["response_code"])
+                for e in map(json.loads, envoy.upstream_log_path.read_text().splitlines())
+                if e["upstream_workload"].startswith(f"{workload};")
+                and start < float(e["start_time"]) + e["duration_ms"] / 1000 <= at.timestamp()
+            ]
+            from_log = sum(c < 500 for c in codes) / len(codes) * 100
+            success = real.query(promql.render(promql.SUCCESS_RATE, variables), at)
+            assert success == pytest.approx(from_log, abs=3.0)
     finally:
         process.terminate()
         process.wait(10)
