@@ -273,12 +273,17 @@ class Stack:
         if self.runner is not None:
             self.runner.stop()
             self.runner = None
-        for part in (self.telemetry, self.mesh):
-            if part is not None:
-                with contextlib.suppress(Exception):
-                    part.stop()
-        self.telemetry = self.mesh = None
+        if self.mesh is not None:
+            with contextlib.suppress(Exception):
+                self.mesh.stop()
+            self.mesh = None
+        # Prometheus goes before the telemetry it scrapes: a scrape cut short by a closing server
+        # would print a traceback.
         self.supervisor.stop()
+        if self.telemetry is not None:
+            with contextlib.suppress(Exception):
+                self.telemetry.stop()
+            self.telemetry = None
         if self.api_client is not None:
             self.api_client.close()  # type: ignore[no-untyped-call]
             self.api_client = None

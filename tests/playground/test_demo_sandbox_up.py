@@ -122,3 +122,27 @@ def test_a_crashed_child_is_reported_and_stops_the_rest(
     assert "killed by SIGKILL" in err
     assert "Traceback" not in err
     eventually(lambda: not [p for p in below if alive(p)], timeout=10)
+
+
+def test_sigterm_during_the_demo_stops_every_process(tmp_path: Path) -> None:
+    if not sys.platform.startswith("linux"):
+        pytest.skip("/proc needed to find the descendants")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "canary", "demo", "--quick", "--workdir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    assert process.stdout is not None
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line or "v2 released" in line:
+            break
+    below = descendants(process.pid)
+    assert sum("examples/app/server.py" in cmdline(p) for p in below) >= 2
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 130
+    assert process.stderr is not None
+    err = process.stderr.read()
+    assert "interrupted; every process stopped" in err
+    assert "Traceback" not in err
+    eventually(lambda: not [p for p in below if alive(p)], timeout=10)
