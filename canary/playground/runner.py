@@ -4,7 +4,8 @@ Every pod of a Deployment with replicas > 0 runs as a local process (images.py m
 command) on a free loopback port, and is published as a core/v1 Pod (the playground contract):
 labels of the pod template plus `pod-template-hash`, annotations `playground.canary.dev/port` and
 `playground.canary.dev/workload`, `status.podIP: 127.0.0.1`, phase and the Ready condition from
-the app's readiness endpoint (`GET /healthz/ready`, every `probe_period` s).
+the app's readiness endpoint (`GET /healthz/ready`, every `probe_period` s; ready after one
+success, unready after 3 failures in a row, Kubernetes' default `failureThreshold`).
 
 Level-triggered: every `tick` seconds it lists Deployments and makes the processes match them.
 - **Rolling update** (the default strategy): new pods are started up to `replicas + maxSurge`; an
@@ -55,6 +56,8 @@ log = logging.getLogger(__name__)
 MERGE = "application/merge-patch+json"
 PORT_ANNOTATION = "playground.canary.dev/port"
 WORKLOAD_ANNOTATION = "playground.canary.dev/workload"
+FAILURE_THRESHOLD = 3
+"""Consecutive failed readiness probes that make a ready pod unready (Kubernetes' default)."""
 
 
 def template_hash(template: JSON) -> str:
@@ -97,6 +100,7 @@ class Pod:
     restarts: int = 0
     not_before: float = 0.0
     probed: float = 0.0
+    failed_probes: int = 0
     terminating: bool = False
     created: float = field(default_factory=time.monotonic)
     published: tuple[Any, ...] | None = None
@@ -271,7 +275,15 @@ class WorkloadRunner:
             return
         if now - pod.probed >= self.probe_period:
             pod.probed = now
-            self._set_ready(pod, self._probe(pod.port))
+            if self._probe(pod.port):
+                pod.failed_probes = 0
+                self._set_ready(pod, True)
+            else:
+                # Kubernetes' default failureThreshold: one slow answer on a busy machine does not
+                # take a ready pod out of the endpoints.
+                pod.failed_probes += 1
+                if pod.failed_probes >= FAILURE_THRESHOLD or not pod.ready:
+                    self._set_ready(pod, False)
 
     def _spawn(self, pod: Pod) -> None:
         assert pod.command is not None
@@ -289,6 +301,7 @@ class WorkloadRunner:
             if out is not subprocess.DEVNULL:
                 out.close()
         pod.probed = 0.0
+        pod.failed_probes = 0
         self._record(pod, "started")
 
     @staticmethod

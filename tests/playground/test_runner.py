@@ -160,3 +160,24 @@ def test_an_image_without_a_mapping_stays_pending_with_a_warning(
     (pod,) = eventually(lambda: pods(env), timeout=5)
     assert pod.status.phase == "Pending"
     assert (status(env)["ready_replicas"] or 0) == 0
+
+
+def test_readiness_follows_the_probe_after_three_failures(
+    env: testing.Environment, runner: WorkloadRunner
+) -> None:
+    """A frozen process (SIGSTOP) fails its probes: unready after 3, ready again once it answers."""
+    client.AppsV1Api(env.api_client).create_namespaced_deployment(
+        "default", deployment("my-app:1.0.0", replicas=1))  # fmt: skip
+    eventually(lambda: settled(env, 1), timeout=15)
+    (pod,) = [p for ps in runner.pods.values() for p in ps]
+    assert pod.process is not None
+    os.kill(pod.process.pid, signal.SIGSTOP)
+    try:
+        eventually(lambda: status(env)["ready_replicas"] in (0, None), timeout=10)
+        (published,) = pods(env)
+        assert {c.type: c.status for c in published.status.conditions}["Ready"] == "False"
+        assert pod.restarts == 0  # not ready is not crashed
+    finally:
+        os.kill(pod.process.pid, signal.SIGCONT)
+    eventually(lambda: settled(env, 1), timeout=10)
+    assert [e["event"] for e in runner.lifecycle] == ["started", "ready", "unready", "ready"]
