@@ -1,4 +1,4 @@
-"""A real Envoy fed by file-based xDS: bootstrap, atomic CDS/LDS writes, launch, admin reads.
+"""A real Envoy fed by file-based xDS: bootstrap, atomic CDS/RDS/LDS writes, launch, admin reads.
 
 API:
     envoy = EnvoyProcess(workdir, admin_port=15000, spawn=None)
@@ -11,9 +11,9 @@ API:
 
 Why files, not a gRPC xDS server: Envoy reloads a `path_config_source` file when it is renamed into
 its watched directory (atomic on one filesystem), which needs no server, no protobuf stubs and no
-extra dependency, and the Python xDS server libraries are thin. The cost is that Envoy re-reads
-both files on any rename in the directory (harmless) and that acceptance must be read back from
-the admin `/stats` (`cluster_manager.cds.version_text`, `listener_manager.lds.version_text`).
+extra dependency, and the Python xDS server libraries are thin. The cost is that acceptance
+must be read back from the admin `/stats` (`cluster_manager.cds.version_text`,
+`listener_manager.lds.version_text`, `http.mesh.rds.mesh.version_text`) before the next write.
 
 Envoy is started with `--disable-hot-restart` (several may run at once) and its own admin port;
 `spawn(name, argv, **popen_kwargs)` lets a supervisor own the process.
