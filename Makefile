@@ -12,9 +12,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev,docs]'
 	touch $(STAMP)
 
-## demo: simulate the seed rollout (my-app, 80/20 first step) on a virtual clock
+## demo: my-app's rollouts live on the playground (real Envoy, the controller): v2 promoted, v3 rolled back
 demo: $(STAMP)
-	$(BIN)/canary simulate examples/my-app.yaml --scenario examples/scenarios/healthy.yaml
+	$(BIN)/canary demo
 
 ## test: lint, type-check, and run the whole test suite, which checks the generated CRDs and
 ## reference pages for drift, validates every example in docs/ and README.md, runs the snippets

@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "resume": ("canary.commands.request", "resume a paused rollout"),
     "retry": ("canary.commands.request", "run a failed or aborted revision again"),
     "completion": ("canary.commands.completion", "print the shell completion script"),
+    "demo": ("canary.commands.demo", "the main job: a rollout on real Envoy traffic, no cluster"),
     "validate": ("canary.commands.validate", "validate Canary YAML against the API"),
     "crds": ("canary.commands.crds", "print or write the generated CRDs"),
     "docs": ("canary.commands.docs", "write the generated reference pages of the docs"),
@@ -32,7 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "judge": ("canary.commands.judge", "Kayenta's judge on two samples, JSON in and out"),
     "analyze": ("canary.commands.analyze", "replay a Canary's analysis against a Prometheus"),
     "controller": ("canary.commands.controller", "run the controller"),
-    "sandbox": ("canary.commands.sandbox", "local stand-ins for a cluster (API emulator)"),
+    "sandbox": ("canary.commands.sandbox", "a local cluster: API emulator, workloads, Envoy mesh"),
 }
 """Command name -> (module registering it, one-line help). A module may register several."""
 

@@ -559,9 +559,9 @@ class LastRequest(Model):
 
     id: str = Field(description="The annotation's value: `<kind>` or `<kind>/<id>`.")
     kind: str = Field(description="The kind asked for, as written (also when unknown).")
-    outcome: RequestOutcome
-    reason: str = ""
-    time: datetime | None = None
+    outcome: RequestOutcome = Field(description="Accepted (acted on) or Refused.")
+    reason: str = Field("", description="What was done, or why the request was refused.")
+    time: datetime | None = Field(None, description="When the controller answered.")
 
 
 class CanaryStatus(Model):

@@ -10,6 +10,7 @@ from types import FrameType
 
 from kubernetes import client, config
 
+from canary import __version__
 from canary.controller import logs
 from canary.controller.reconcile import Reconciler
 from canary.controller.runtime import Controller, Options
@@ -100,7 +101,11 @@ def api_client(kubeconfig: str | None, workers: int) -> client.ApiClient:
             config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     # Four watches per namespace plus every worker and the lease hold connections at once.
     configuration.connection_pool_maxsize = max(16, workers * 2 + 12)
-    return client.ApiClient(configuration)
+    api = client.ApiClient(configuration)
+    # The API server's audit log (and the emulator's fault filter `clients=canary-controller`)
+    # tell the controller's requests by this, not by the client library's generic agent.
+    api.user_agent = f"canary-controller/{__version__}"
+    return api
 
 
 def build(args: argparse.Namespace) -> Controller:

@@ -78,6 +78,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "watch-cut=5,seed=1 (see docs/operations/api-faults.md)",
     )
     api.set_defaults(handler=run_apiserver)
+    up = commands.add_parser(
+        "up",
+        help="run the whole playground: API, workloads, Envoy mesh, metrics, the controller",
+        description="Starts the API emulator (canary and Istio CRDs), the workload runner, one "
+        "Envoy, Istio metrics (a real prometheus when on PATH) and the controller, prints a "
+        "kubeconfig and keeps running. Ctrl-C or SIGTERM stops every process. Exit codes: 0 "
+        "stopped, 1 a child process crashed (everything else stopped), 2 could not start.",
+    )
+    up.add_argument("--workdir", type=Path, metavar="DIR",
+                    help="logs and the kubeconfig (default: a new temporary directory)")  # fmt: skip
+    up.add_argument("--api-port", type=int, default=0, help="API emulator port (default: free)")
+    up.add_argument("--mesh-port", type=int, default=0, help="Envoy listener (default: free)")
+    up.add_argument("--metrics", choices=["auto", "prometheus", "embedded"], default="auto",
+                    help="real prometheus (auto: when on PATH) or the embedded provider")  # fmt: skip
+    up.add_argument("--kubeconfig-out", type=Path, metavar="FILE",
+                    help="also copy the kubeconfig here")  # fmt: skip
+    up.set_defaults(handler=run_up)
 
 
 def _fault_plan(text: str) -> FaultPlan:
@@ -125,4 +142,49 @@ def run_apiserver(args: argparse.Namespace) -> int:
     if simulator is not None:
         simulator.stop()
     server.stop()
+    return 0
+
+
+def run_up(args: argparse.Namespace) -> int:
+    import shutil
+    import tempfile
+
+    from canary.playground.demo_stack import PlaygroundError, Stack, StackOptions
+
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="canary-sandbox-"))
+    stack = Stack(StackOptions(workdir=workdir, api_port=args.api_port, mesh_port=args.mesh_port,
+                               metrics=args.metrics))  # fmt: skip
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        stack.request_stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        stack.start()
+    except PlaygroundError as exc:
+        print(f"canary sandbox up: {exc}", file=sys.stderr)
+        return 2
+    try:
+        kubeconfig = stack.kubeconfig
+        if args.kubeconfig_out:
+            shutil.copyfile(kubeconfig, args.kubeconfig_out)
+            kubeconfig = args.kubeconfig_out
+        url = stack.server.url if stack.server else ""
+        metrics = stack.prometheus_url or "embedded provider"
+        print(f"canary sandbox up: ready (Ctrl-C stops everything)\n"
+              f"  API         {url}\n"
+              f"  mesh        {stack.mesh_url}  (route by Host: <service>[.<namespace>])\n"
+              f"  metrics     {stack.metrics_mode}: {metrics}\n"
+              f"  controller  /healthz, /metrics on {stack.controller_addr}\n"
+              f"  logs        {workdir}\n"
+              f"export KUBECONFIG={kubeconfig}", flush=True)  # fmt: skip
+        crash = stack.wait()
+    finally:
+        stack.stop()
+    if crash is not None:
+        print(f"canary sandbox up: {crash}; stopped everything (logs in {workdir})",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    print("canary sandbox up: stopped", file=sys.stderr)
     return 0

@@ -128,7 +128,7 @@ NOTES: dict[str, str] = {
     "CanaryStatus.last_applied_spec": "Revision of the target last rolled out.",
     "CanaryStatus.last_promoted_spec": "Revision of the target last promoted.",
     "CanaryStatus.tracked_configs": "Checksums of the ConfigMaps and Secrets the target uses, keyed configmap/<name> or secret/<name>.",
-    "CanaryStatus.conditions": "Promoted, RollingOut and MetricsAvailable (metav1.Condition shape).",
+    "CanaryStatus.conditions": "Ready, Promoted, RollingOut, MetricsAvailable and AnalysisStarted (metav1.Condition shape).",
     "CanaryStatus.metrics": "The latest result of every metric.",
     "CanaryStatus.history": "The last 50 steps.",
     "CanaryStatus.sequential": "The evidence of the sequential test.",
