@@ -532,6 +532,13 @@ class SequentialState(Model):
     primary_failures: int = 0
 
 
+class BlastRadius(Model):
+    """User requests the canary served during the current run, and how many of them failed."""
+
+    requests: int = Field(0, ge=0)
+    failures: int = Field(0, ge=0)
+
+
 class CanaryStatus(Model):
     """What the controller observed and decided. Written only through the status subresource."""
 
@@ -553,6 +560,9 @@ class CanaryStatus(Model):
     metrics: list[MetricStatus] = Field(default_factory=list)
     history: list[HistoryEntry] = Field(default_factory=list)
     sequential: SequentialState | None = None
+    blast_radius: BlastRadius | None = Field(
+        None, description="Canary requests served and failed over the run (from the analysis)."
+    )
     phase_started_at: datetime | None = None
     step_started_at: datetime | None = None
     last_analysis_at: datetime | None = None

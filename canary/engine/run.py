@@ -120,7 +120,10 @@ def canary_ready(tick: Tick) -> bool:
     waited = (tick.now - since).total_seconds()
     if readiness.deadline_exceeded or waited >= tick.spec.progress_deadline_seconds:
         rollback(
-            tick, Phase.FAILED, f"progress deadline exceeded: canary not ready ({readiness.reason})"
+            tick,
+            Phase.FAILED,
+            f"progress deadline exceeded: canary not ready ({readiness.reason})",
+            transition="deadline",
         )
         return False
     tick.status.message = f"waiting for the canary to be ready: {readiness.reason}"
@@ -189,7 +192,9 @@ def advance(tick: Tick, reason: str, *, gated: bool = True) -> None:
         gate = gate_answer(tick, WebhookType.CONFIRM_PROMOTION) if gated else None
         if gate is not None and not gate.passed:
             if status.phase != Phase.WAITING_PROMOTION:
-                tick.notify("warn", f"Waiting for approval to promote: {gate.message}")
+                tick.notify(
+                    "warn", f"Waiting for approval to promote: {gate.message}", "waiting"
+                )
             tick.enter(
                 Phase.WAITING_PROMOTION, f"waiting for confirm-promotion approval: {gate.message}"
             )
@@ -208,6 +213,7 @@ def advance(tick: Tick, reason: str, *, gated: bool = True) -> None:
     tick.enter(Phase.PROGRESSING, f"{step.description}: {reason}")
     tick.record("Pass", tick.status.message)
     tick.event("Advanced", f"{step.description[0].upper()}{step.description[1:]}")
+    tick.notify("info", f"{step.description[0].upper()}{step.description[1:]}.", "step")
 
 
 def step_long_enough(tick: Tick) -> bool:
