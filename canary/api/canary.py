@@ -465,7 +465,13 @@ class Alert(Model):
 
     name: str = Field(min_length=1)
     severity: Severity = Severity.INFO
-    provider_ref: TemplateReference
+    provider_ref: TemplateReference = Field(
+        description="An AlertProvider; `namespace` only where the controller allows other ones."
+    )
+    fields: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra facts for this Canary's messages (environment, region, runbook link).",
+    )
 
 
 class ReadyThresholds(Model):
