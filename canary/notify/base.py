@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Protocol
@@ -10,6 +11,9 @@ from typing import Protocol
 import httpx
 
 from canary.notify.message import Message
+
+# httpx logs each request's full URL at INFO; a webhook URL is a credential.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import ssl
 
@@ -20,6 +21,14 @@ from slack_sdk.webhook import WebhookClient
 
 from canary.notify.base import Destination, Outgoing, Reply, retry_after
 from canary.notify.message import Message
+
+# slack_sdk logs every request's URL (the webhook URL is the credential) at DEBUG and its retry
+# handlers at INFO: its clients get a logger that drops everything, and no retry handlers of
+# their own (delivery retries, with Retry-After, in canary.notify.delivery).
+QUIET = logging.getLogger("canary.notify.slack_sdk")
+QUIET.addHandler(logging.NullHandler())
+QUIET.propagate = False
+QUIET.setLevel(logging.CRITICAL + 1)
 
 ICONS = {"info": ":large_blue_circle:", "warn": ":warning:", "error": ":red_circle:"}
 # Slack's limits (docs.slack.dev Block Kit reference; enforced by slack_sdk's validators).
@@ -90,7 +99,12 @@ class SlackProvider:
             if destination.token:
                 return self._post_message(outgoing, destination, context, timeout)
             client = WebhookClient(
-                destination.address, timeout=timeout, ssl=context, proxy=destination.proxy
+                destination.address,
+                timeout=timeout,
+                ssl=context,
+                proxy=destination.proxy,
+                logger=QUIET,
+                retry_handlers=[],
             )
             response = client.send_dict(outgoing.body)
         except Exception as error:
@@ -111,6 +125,8 @@ class SlackProvider:
             timeout=timeout,
             ssl=context,
             proxy=destination.proxy,
+            logger=QUIET,
+            retry_handlers=[],
         )
         body = outgoing.body
         blocks = body["blocks"]
