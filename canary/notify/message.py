@@ -195,3 +195,32 @@ def _failing(metrics: list[MetricStatus]) -> FailingMetric | None:
                 metric.name, value, metric.threshold, metric.reason, evidence[:500]
             )
     return None
+
+
+def sample_message(namespace: str, cluster: str, now: datetime) -> Message:
+    """The message `canary notify test` sends: every kind of fact a real rollback shows."""
+    return Message(
+        transition=Transition.TEST,
+        severity="info",
+        title=f"{TITLES[Transition.TEST]}: sample.{namespace}",
+        text="A test message from `canary notify test`: no rollout happened.",
+        canary="sample",
+        namespace=namespace,
+        cluster=cluster or "unknown",
+        phase="Progressing",
+        time=now,
+        revision="test",
+        facts=(
+            ("Canary", f"{namespace}/sample"),
+            ("Cluster", cluster or "unknown"),
+            ("Phase", "Progressing"),
+            ("Weight", "canary 20%, primary 80%"),
+            ("Step", "2 of 5"),
+            ("New image", "registry.example/sample:1.1.0"),
+            ("Old image", "registry.example/sample:1.0.0"),
+        ),
+        failing_metric=FailingMetric(
+            "request-success-rate", "97.1", ">= 99", "97.1 < 99", "canaryRequests=412"
+        ),
+        blast_radius=(412, 12),
+    )

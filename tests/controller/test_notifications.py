@@ -227,3 +227,40 @@ def test_no_secret_value_in_logs_events_status_or_metrics(
     )
     assert "notification failed after retries" in everything
     assert TOKEN not in everything
+
+
+def test_notify_test_sends_a_sample_message_through_the_provider(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from canary.cli import main
+
+    kubeconfig = str(harness.env.kubeconfig)
+    with receiver() as rx:
+        given_provider(harness, rx.url(f"/hooks/{TOKEN}"))
+        code = main(["notify", "test", "team", "-n", harness.namespace, "--kubeconfig", kubeconfig,
+                     "--cluster-name", "staging"])  # fmt: skip
+    assert code == 0
+    (event,) = events_of(rx)
+    assert event.get_type() == "dev.canary.rollout.test"
+    assert event.get_data()["cluster"] == "staging"
+    assert event.get_data()["fields"] == {"environment": "production"}
+    out = capsys.readouterr()
+    assert "sent a test message through" in out.out
+    assert TOKEN not in out.out + out.err
+
+
+def test_notify_test_says_why_it_could_not_send(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from canary.cli import main
+
+    kubeconfig = str(harness.env.kubeconfig)
+    args = ["-n", harness.namespace, "--kubeconfig", kubeconfig]
+    assert main(["notify", "test", "absent", *args]) == 1
+    assert "alert provider" in capsys.readouterr().err
+    with receiver(default=Answer(404, b"no_service")) as rx:
+        given_provider(harness, rx.url(f"/hooks/{TOKEN}"))
+        assert main(["notify", "test", "team", *args]) == 1
+    err = capsys.readouterr().err
+    assert "HTTP 404" in err
+    assert TOKEN not in err
