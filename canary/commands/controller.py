@@ -178,4 +178,7 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     controller.run_forever()
+    notifier = controller.reconciler.notifier
+    if isinstance(notifier, Dispatcher):
+        notifier.close()  # messages already queued (a rollback's, say) are still sent
     return 0
