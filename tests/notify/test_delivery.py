@@ -167,3 +167,33 @@ def test_no_secret_value_reaches_logs_or_metrics(
     assert "notification failed after retries" in text  # the logs were captured
     assert "canary_notifications_total" in text
     assert "SECRET" not in text
+
+
+def test_a_slack_bot_tokens_429_is_retried_after_retry_after() -> None:
+    limited = Answer(429, b'{"ok":false,"error":"ratelimited"}', {"Retry-After": "3"})
+    accepted = Answer(200, b'{"ok":true,"channel":"C1","ts":"1.1"}')
+    with receiver(limited, accepted) as rx:
+        waits: list[float] = []
+        reply = send_with_retries(
+            SlackProvider(),
+            rollback_message(),
+            destination("slack", rx.url("/api/"), token="xoxb-1", channel="C1"),
+            sleep=waits.append,
+        )
+    assert reply.ok
+    assert waits == [3.0]
+    assert len(rx.requests) == 2
+
+
+def test_a_slack_refusal_with_ok_false_is_not_retried() -> None:
+    refused = Answer(200, b'{"ok":false,"error":"channel_not_found"}')
+    with receiver(default=refused) as rx:
+        reply = send_with_retries(
+            SlackProvider(),
+            rollback_message(),
+            destination("slack", rx.url("/api/"), token="xoxb-1", channel="C1"),
+            sleep=lambda _: None,
+        )
+    assert not reply.ok
+    assert reply.detail == "channel_not_found"
+    assert len(rx.requests) == 1
