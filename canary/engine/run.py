@@ -192,9 +192,7 @@ def advance(tick: Tick, reason: str, *, gated: bool = True) -> None:
         gate = gate_answer(tick, WebhookType.CONFIRM_PROMOTION) if gated else None
         if gate is not None and not gate.passed:
             if status.phase != Phase.WAITING_PROMOTION:
-                tick.notify(
-                    "warn", f"Waiting for approval to promote: {gate.message}", "waiting"
-                )
+                tick.notify("warn", f"Waiting for approval to promote: {gate.message}", "waiting")
             tick.enter(
                 Phase.WAITING_PROMOTION, f"waiting for confirm-promotion approval: {gate.message}"
             )
