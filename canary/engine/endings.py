@@ -80,7 +80,8 @@ def finalise(tick: Tick) -> None:
     tick.requeue = tick.interval
 
 
-def rollback(tick: Tick, phase: Phase, reason: str, transition: str = "") -> None:
+def rollback(tick: Tick, phase: Phase, reason: str, transition: str = "", note: str = "") -> None:
+    """Everything back on the primary; `note` is added to the notification only."""
     tick.set_routes(ALL_PRIMARY, f"rollback: {reason}")
     tick.actions.append(ScaleCanary(up=False, reason=f"rollback: {reason}"))
     tick.actions.append(RunWebhooks(WebhookType.POST_ROLLOUT, f"the rollout ended: {reason}"))
@@ -88,5 +89,5 @@ def rollback(tick: Tick, phase: Phase, reason: str, transition: str = "") -> Non
     tick.record(str(phase), tick.status.message)
     tick.event("RolledBack", f"Rolling back {tick.spec.target_ref.name}: {reason}", warning=True)
     kind = transition or ("aborted" if phase == Phase.ABORTED else "rolledback")
-    tick.notify("error", f"Rolled back: {reason}", kind)
+    tick.notify("error", f"Rolled back: {reason}" + (f" ({note})" if note else ""), kind)
     tick.requeue = tick.interval

@@ -71,7 +71,11 @@ def idle(tick: Tick) -> None:
         tick.enter(Phase.ABORTED, "aborted by request while waiting for approval")
         tick.record("Aborted", tick.status.message)
         tick.event("Aborted", tick.status.message, warning=True)
-        tick.notify("error", "Aborted by request while waiting for approval.", "aborted")
+        tick.notify(
+            "error",
+            f"Aborted by request {request.id} while waiting for approval.",
+            "aborted",
+        )
         return
     if not (retry or is_new_revision(status, obs.revision)):
         if status.phase == Phase.WAITING:

@@ -36,7 +36,8 @@ def run(tick: Tick) -> None:
     request = pending_request(status, obs.request)
     if request is not None and request.kind == RequestKind.ABORT:
         tick.take_request()
-        rollback(tick, Phase.ABORTED, "aborted by request")
+        # The request's id is all that says who asked (operators put their name in it).
+        rollback(tick, Phase.ABORTED, "aborted by request", note=f"request {request.id}")
         return
     rollback_gate = obs.gates.get(WebhookType.ROLLBACK)
     if rollback_gate is not None and rollback_gate.passed:

@@ -264,3 +264,24 @@ def test_notify_test_says_why_it_could_not_send(
     err = capsys.readouterr().err
     assert "HTTP 404" in err
     assert TOKEN not in err
+
+
+def test_an_operators_abort_is_sent_once_with_the_request_that_asked(
+    wired: tuple[Harness, Dispatcher, CollectorRegistry],
+) -> None:
+    harness, dispatcher, _ = wired
+    with receiver() as rx:
+        given_provider(harness, rx.url())
+        harness.given_initialized(alerts=[{**ALERTS[0], "severity": "warn"}])
+        harness.update_target(V1)
+        harness.run_until(lambda: harness.phase() == "Progressing")
+        harness.tick()
+        request = {"canary.dev/request": "abort/alice-2026-03-01"}
+        harness.patch_canary({"metadata": {"annotations": request}})
+        harness.run_until(lambda: harness.phase() == "Aborted")
+        for _ in range(4):
+            harness.tick()
+        assert dispatcher.drain()
+    assert kinds(rx) == {"aborted": 1}  # warn: no info messages (started, steps)
+    (event,) = events_of(rx)
+    assert "abort/alice-2026-03-01" in event.get_data()["message"]
