@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "judge": ("canary.commands.judge", "Kayenta's judge on two samples, JSON in and out"),
     "analyze": ("canary.commands.analyze", "replay a Canary's analysis against a Prometheus"),
     "controller": ("canary.commands.controller", "run the controller"),
+    "notify": ("canary.commands.notify", "send a sample message through an AlertProvider"),
     "sandbox": ("canary.commands.sandbox", "a local cluster: API emulator, workloads, Envoy mesh"),
 }
 """Command name -> (module registering it, one-line help). A module may register several."""

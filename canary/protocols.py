@@ -9,7 +9,7 @@ from typing import Protocol
 
 from canary.analysis.results import CheckResult
 from canary.api.canary import Canary, Webhook
-from canary.engine.types import GateResult, Routes, TrafficSample
+from canary.engine.types import GateResult, Notify, Routes, TrafficSample
 
 
 @dataclass(frozen=True)
@@ -75,8 +75,11 @@ class WebhookRunner(Protocol):
 
 
 class Notifier(Protocol):
-    """A notification destination (Slack, Teams, Discord, a generic webhook)."""
+    """Sends the engine's notifications to the Canary's alert providers (canary.notify)."""
 
-    def post(self, canary: Canary, severity: str, message: str, fields: Mapping[str, str]) -> None:
-        """Send one message; raises on failure, never logs a secret."""
+    def notify(self, canary: Canary, event: Notify, images: tuple[str, str]) -> None:
+        """Queue one message; `canary.status` is the status just written; images = (old, new).
+
+        Must not block the reconcile nor raise: delivery happens elsewhere.
+        """
         ...

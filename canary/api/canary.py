@@ -479,7 +479,13 @@ class Alert(Model):
 
     name: str = Field(min_length=1)
     severity: Severity = Severity.INFO
-    provider_ref: TemplateReference
+    provider_ref: TemplateReference = Field(
+        description="An AlertProvider; `namespace` only where the controller allows other ones."
+    )
+    fields: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra facts for this Canary's messages (environment, region, runbook link).",
+    )
 
 
 class ReadyThresholds(Model):
@@ -564,6 +570,13 @@ class LastRequest(Model):
     time: datetime | None = Field(None, description="When the controller answered.")
 
 
+class BlastRadius(Model):
+    """User requests the canary served during the current run, and how many of them failed."""
+
+    requests: int = Field(0, ge=0, description="User requests the canary served in this run.")
+    failures: int = Field(0, ge=0, description="Of those, the requests that failed (5xx).")
+
+
 class CanaryStatus(Model):
     """What the controller observed and decided. Written only through the status subresource."""
 
@@ -585,6 +598,9 @@ class CanaryStatus(Model):
     metrics: list[MetricStatus] = Field(default_factory=list)
     history: list[HistoryEntry] = Field(default_factory=list)
     sequential: SequentialState | None = None
+    blast_radius: BlastRadius | None = Field(
+        None, description="Canary requests served and failed over the run (from the analysis)."
+    )
     phase_started_at: datetime | None = None
     step_started_at: datetime | None = None
     last_analysis_at: datetime | None = None

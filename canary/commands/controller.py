@@ -12,6 +12,7 @@ from kubernetes import client, config
 
 from canary import __version__
 from canary.controller import logs
+from canary.controller.metrics import ControllerMetrics
 from canary.controller.reconcile import Reconciler
 from canary.controller.runtime import Controller, Options
 from canary.kube.client import Kube
@@ -19,6 +20,9 @@ from canary.kube.istio import IstioRouter
 from canary.kube.sources import KubeSecrets, KubeTemplates
 from canary.metrics.analyzer import MetricAnalyzer, PrometheusProviders
 from canary.metrics.prometheus import PrometheusProvider
+from canary.notify.delivery import Dispatcher
+from canary.notify.routing import Route
+from canary.notify.sources import KubeAlertProviders
 from canary.webhooks import HttpWebhookRunner
 
 
@@ -52,6 +56,29 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default="http://prometheus:9090",
         metavar="URL",
         help="Prometheus for the built-in metrics (default http://prometheus:9090)",
+    )
+    parser.add_argument(
+        "--cluster-name",
+        default=os.environ.get("CANARY_CLUSTER_NAME", ""),
+        metavar="NAME",
+        help="this cluster's name, shown in every notification (default $CANARY_CLUSTER_NAME)",
+    )
+    parser.add_argument(
+        "--default-alert-provider",
+        default=os.environ.get("CANARY_DEFAULT_ALERT_PROVIDER", ""),
+        metavar="NS/NAME",
+        help="AlertProvider for Canaries that name none (default $CANARY_DEFAULT_ALERT_PROVIDER)",
+    )
+    parser.add_argument(
+        "--default-alert-severity",
+        default=os.environ.get("CANARY_DEFAULT_ALERT_SEVERITY", "info"),
+        choices=["info", "warn", "error"],
+        help="what the default provider receives (default info: everything)",
+    )
+    parser.add_argument(
+        "--allow-cross-namespace-alerts",
+        action="store_true",
+        help="let a Canary use an AlertProvider of another namespace (namespace/name)",
     )
     parser.add_argument(
         "--leader-elect",
@@ -116,7 +143,24 @@ def build(args: argparse.Namespace) -> Controller:
         templates=KubeTemplates(kube),
         providers=PrometheusProviders(secrets),
     )
-    reconciler = Reconciler(kube, IstioRouter(kube), analyzer, HttpWebhookRunner(secrets))
+    metrics = ControllerMetrics()
+    default = None
+    if args.default_alert_provider:
+        try:
+            default = Route.parse(args.default_alert_provider, args.default_alert_severity)
+        except ValueError as error:
+            raise SystemExit(f"canary controller: --default-alert-provider: {error}") from None
+    notifier = Dispatcher(
+        KubeAlertProviders(kube),
+        secrets,
+        cluster=args.cluster_name,
+        default=default,
+        allow_cross_namespace=args.allow_cross_namespace_alerts,
+        registry=metrics.registry,
+    )
+    reconciler = Reconciler(
+        kube, IstioRouter(kube), analyzer, HttpWebhookRunner(secrets), notifier=notifier
+    )
     options = Options(
         namespaces=list(args.namespace),
         workers=args.workers,
@@ -126,7 +170,7 @@ def build(args: argparse.Namespace) -> Controller:
         identity=f"{socket.gethostname()}_{os.getpid()}",
         metrics_addr=args.metrics_addr or None,
     )
-    return Controller(kube, reconciler, options)
+    return Controller(kube, reconciler, options, metrics=metrics)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -139,4 +183,7 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     controller.run_forever()
+    notifier = controller.reconciler.notifier
+    if isinstance(notifier, Dispatcher):
+        notifier.close()  # messages already queued (a rollback's, say) are still sent
     return 0

@@ -63,6 +63,10 @@ JSON = dict[str, Any]
 log = structlog.get_logger("canary.controller")
 
 
+def _first(images: list[str]) -> str:
+    return images[0] if images else ""
+
+
 def _images(deployment: JSON | None) -> list[str]:
     pod = ((deployment or {}).get("spec") or {}).get("template", {}).get("spec") or {}
     return [str(c.get("image", "")) for c in pod.get("containers") or []]
@@ -181,6 +185,7 @@ class Reconciler:
             decision.status, READY, "True", RECONCILED, "every write was carried out", now
         )
         write_status(self.kube, canary.metadata.namespace, canary.metadata.name, decision.status)
+        self._notify(canary, decision, world)
         if world.deleting:
             self._release(canary)
         self._log(canary, decision)
@@ -293,8 +298,8 @@ class Reconciler:
                         type=str(hook_type),
                         message=answer.message,
                     )
-            case Notify(severity=severity, message=message):
-                self._notify(canary, severity, message)
+            case Notify():
+                pass  # sent once the status is written (_notify), so a conflict sends nothing
             case RecordEvent(type=type_, reason=reason, message=message):
                 self._event(canary, type_, reason, message, now)
             case Revert():
@@ -360,27 +365,39 @@ class Reconciler:
         if obj is not None:
             set_finalizer(self.kube, obj, FINALIZER, False)
 
-    def _notify(self, canary: Canary, severity: str, message: str) -> None:
-        if self.notifier is None:
-            # No alert provider is wired yet: the notification still reaches the logs.
-            log.info(
-                "notification",
-                canary=canary.metadata.name,
-                namespace=canary.metadata.namespace,
-                severity=severity,
-                message=message,
-            )
+    def _notify(self, canary: Canary, decision: Decision, world: World) -> None:
+        events = [action for action in decision.actions if isinstance(action, Notify)]
+        if not events:
             return
-        fields = {"Target": f"Deployment/{canary.spec.target_ref.name}.{canary.metadata.namespace}"}
+        if self.notifier is None:
+            # No notifier is wired (tests, tools): the notification still reaches the logs.
+            for event in events:
+                log.info(
+                    "notification",
+                    canary=canary.metadata.name,
+                    namespace=canary.metadata.namespace,
+                    severity=event.severity,
+                    message=event.message,
+                )
+            return
+        decided = canary.model_copy(update={"status": decision.status})
         try:
-            self.notifier.post(canary, severity, message, fields)
-        except Exception as error:
-            log.warning(
-                "notification failed",
-                canary=canary.metadata.name,
-                namespace=canary.metadata.namespace,
-                error=str(error),
+            primary = workloads.read_deployment(
+                self.kube, canary.metadata.namespace, Names.of(canary).primary
             )
+        except Exception:
+            primary = None  # the images are a detail of the message, not a reason to lose it
+        images = (_first(_images(primary)), _first(_images(world.target)))
+        for event in events:
+            try:
+                self.notifier.notify(decided, event, images)
+            except Exception as error:
+                log.warning(
+                    "notification failed",
+                    canary=canary.metadata.name,
+                    namespace=canary.metadata.namespace,
+                    error=type(error).__name__,
+                )
 
     def _event(self, canary: Canary, type_: str, reason: str, message: str, now: datetime) -> None:
         try:

@@ -16,6 +16,7 @@ def promote(tick: Tick, reason: str) -> None:
     tick.enter(Phase.PROMOTING, f"promoting: {reason}")
     tick.record("Promoting", tick.status.message)
     tick.event("Promoting", f"Copying {tick.spec.target_ref.name} template spec to the primary")
+    tick.notify("info", f"Promotion started: {reason}.", "promoting")
     tick.requeue = min(tick.interval, POLL_SECONDS)
 
 
@@ -60,7 +61,7 @@ def failed_promotion(tick: Tick) -> None:
     tick.enter(Phase.FAILED, reason)
     tick.record("Failed", reason)
     tick.event("PromotionFailed", reason, warning=True)
-    tick.notify("error", f"Promotion failed, primary not ready: {reason}")
+    tick.notify("error", f"Promotion failed, primary not ready: {reason}", "failed")
     tick.requeue = tick.interval
 
 
@@ -74,16 +75,18 @@ def finalise(tick: Tick) -> None:
     tick.enter(Phase.SUCCEEDED, "promotion finished: the primary runs the new revision")
     tick.record("Succeeded", status.message)
     tick.event("Succeeded", "Promotion completed! Scaling down the canary")
-    tick.notify("info", "Canary analysis completed successfully, promotion finished.")
+    tick.notify("info", "Canary analysis completed successfully, promotion finished.", "succeeded")
     tick.requeue = tick.interval
 
 
-def rollback(tick: Tick, phase: Phase, reason: str) -> None:
+def rollback(tick: Tick, phase: Phase, reason: str, transition: str = "", note: str = "") -> None:
+    """Everything back on the primary; `note` is added to the notification only."""
     tick.set_routes(ALL_PRIMARY, f"rollback: {reason}")
     tick.actions.append(ScaleCanary(up=False, reason=f"rollback: {reason}"))
     tick.actions.append(RunWebhooks(WebhookType.POST_ROLLOUT, f"the rollout ended: {reason}"))
     tick.enter(phase, f"rolled back: {reason}")
     tick.record(str(phase), tick.status.message)
     tick.event("RolledBack", f"Rolling back {tick.spec.target_ref.name}: {reason}", warning=True)
-    tick.notify("error", f"Rolled back: {reason}")
+    kind = transition or ("aborted" if phase == Phase.ABORTED else "rolledback")
+    tick.notify("error", f"Rolled back: {reason}" + (f" ({note})" if note else ""), kind)
     tick.requeue = tick.interval

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from canary.analysis.results import CheckResult, Verdict, json_number, json_safe
 from canary.analysis.sequential import llr_increments
-from canary.api.canary import MetricStatus, SequentialState, WebhookType
+from canary.api.canary import BlastRadius, MetricStatus, SequentialState, WebhookType
 from canary.engine.tick import Tick, gate_answer, sequential_config
 from canary.engine.verdicts import interval_verdict
 
@@ -17,6 +17,7 @@ def judge(tick: Tick) -> tuple[Verdict, str, bool]:
     results = [*interval.results, *([sequential] if sequential is not None else [])]
     report_metric_errors(tick, interval.results)
     tick.status.metrics = [metric_status(result) for result in results]
+    count_blast_radius(tick)
     if rollout_gate is not None and not rollout_gate.passed:
         return Verdict.FAIL, f"rollout webhook failed: {rollout_gate.message}", False
     if sequential is not None and sequential.verdict == Verdict.FAIL:
@@ -105,4 +106,16 @@ def metric_status(result: CheckResult) -> MetricStatus:
         threshold=result.threshold,
         reason=result.reason,
         evidence=evidence if isinstance(evidence, dict) else {},
+    )
+
+
+def count_blast_radius(tick: Tick) -> None:
+    """Adds this interval's canary traffic to the run's total (what a rollback message reports)."""
+    traffic = tick.obs.traffic
+    if traffic is None:
+        return
+    seen = tick.status.blast_radius or BlastRadius()
+    tick.status.blast_radius = BlastRadius(
+        requests=seen.requests + traffic.canary_requests,
+        failures=seen.failures + traffic.canary_failures,
     )

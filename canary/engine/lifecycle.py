@@ -39,7 +39,7 @@ def initialize(tick: Tick) -> None:
     tick.enter(Phase.INITIALIZED, "initialization completed: the primary serves all traffic")
     tick.record("Initialized", tick.status.message)
     tick.event("Synced", "Initialization done")
-    tick.notify("info", "New Deployment detected, initialization completed.")
+    tick.notify("info", "New Deployment detected, initialization completed.", "initialized")
     tick.requeue = tick.interval
 
 
@@ -54,7 +54,7 @@ def primary_not_ready_yet(tick: Tick) -> None:
         message = f"the primary is not ready after {waited:.0f}s: {reason}"
         if not tick.previous.message.startswith("the primary is not ready after"):
             tick.event("PrimaryNotReady", message, warning=True)
-            tick.notify("error", f"Initialization stalled: {message}")
+            tick.notify("error", f"Initialization stalled: {message}", "deadline")
         tick.enter(Phase.INITIALIZING, message)
         return
     tick.enter(Phase.INITIALIZING, f"waiting for the primary to be ready: {reason}")
@@ -71,6 +71,11 @@ def idle(tick: Tick) -> None:
         tick.enter(Phase.ABORTED, "aborted by request while waiting for approval")
         tick.record("Aborted", tick.status.message)
         tick.event("Aborted", tick.status.message, warning=True)
+        tick.notify(
+            "error",
+            f"Aborted by request {request.id} while waiting for approval.",
+            "aborted",
+        )
         return
     if not (retry or is_new_revision(status, obs.revision)):
         if status.phase == Phase.WAITING:
@@ -93,9 +98,11 @@ def idle(tick: Tick) -> None:
 
 def wait_for_approval(tick: Tick, answer: str) -> None:
     """Waiting: the confirm-rollout webhooks are asked again one interval after they answered."""
-    if tick.status.phase != Phase.WAITING:
-        tick.notify("warn", f"Waiting for approval to start the rollout: {answer}")
     if WebhookType.CONFIRM_ROLLOUT in tick.obs.gates:
+        # Only the tick that enters Waiting says so: later intervals (and a tick before the
+        # gate was first asked) repeat nothing.
+        if tick.status.phase != Phase.WAITING:
+            tick.notify("warn", f"Waiting for approval to start the rollout: {answer}", "waiting")
         tick.status.last_analysis_at = tick.now
         tick.enter(Phase.WAITING, f"waiting for confirm-rollout approval: {answer}")
     tick.requeue = seconds_until_due(tick) or tick.interval
@@ -110,6 +117,7 @@ def start_run(tick: Tick, reason: str) -> None:
     status.iterations = 0
     status.step = 0
     status.metrics = []
+    status.blast_radius = None
     status.last_analysis_at = None
     status.not_ready_since = None
     status.step_started_at = tick.now
@@ -120,5 +128,5 @@ def start_run(tick: Tick, reason: str) -> None:
     tick.enter(Phase.PROGRESSING, f"{reason}: scaling up the canary")
     tick.record("Started", tick.status.message)
     tick.event("NewRevision", f"New revision detected! Scaling up {tick.spec.target_ref.name}")
-    tick.notify("info", f"New revision detected, starting the rollout ({reason}).")
+    tick.notify("info", f"New revision detected, starting the rollout ({reason}).", "started")
     tick.requeue = min(tick.interval, POLL_SECONDS)

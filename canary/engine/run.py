@@ -36,7 +36,8 @@ def run(tick: Tick) -> None:
     request = pending_request(status, obs.request)
     if request is not None and request.kind == RequestKind.ABORT:
         tick.take_request()
-        rollback(tick, Phase.ABORTED, "aborted by request")
+        # The request's id is all that says who asked (operators put their name in it).
+        rollback(tick, Phase.ABORTED, "aborted by request", note=f"request {request.id}")
         return
     rollback_gate = obs.gates.get(WebhookType.ROLLBACK)
     if rollback_gate is not None and rollback_gate.passed:
@@ -121,7 +122,10 @@ def canary_ready(tick: Tick) -> bool:
     waited = (tick.now - since).total_seconds()
     if readiness.deadline_exceeded or waited >= tick.spec.progress_deadline_seconds:
         rollback(
-            tick, Phase.FAILED, f"progress deadline exceeded: canary not ready ({readiness.reason})"
+            tick,
+            Phase.FAILED,
+            f"progress deadline exceeded: canary not ready ({readiness.reason})",
+            transition="deadline",
         )
         return False
     tick.status.message = f"waiting for the canary to be ready: {readiness.reason}"
@@ -190,7 +194,7 @@ def advance(tick: Tick, reason: str, *, gated: bool = True) -> None:
         gate = gate_answer(tick, WebhookType.CONFIRM_PROMOTION) if gated else None
         if gate is not None and not gate.passed:
             if status.phase != Phase.WAITING_PROMOTION:
-                tick.notify("warn", f"Waiting for approval to promote: {gate.message}")
+                tick.notify("warn", f"Waiting for approval to promote: {gate.message}", "waiting")
             tick.enter(
                 Phase.WAITING_PROMOTION, f"waiting for confirm-promotion approval: {gate.message}"
             )
@@ -209,6 +213,7 @@ def advance(tick: Tick, reason: str, *, gated: bool = True) -> None:
     tick.enter(Phase.PROGRESSING, f"{step.description}: {reason}")
     tick.record("Pass", tick.status.message)
     tick.event("Advanced", f"{step.description[0].upper()}{step.description[1:]}")
+    tick.notify("info", f"{step.description[0].upper()}{step.description[1:]}.", "step")
 
 
 def step_long_enough(tick: Tick) -> bool:

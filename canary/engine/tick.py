@@ -108,9 +108,10 @@ class Tick:
     def event(self, reason: str, message: str, *, warning: bool = False) -> None:
         self.actions.append(RecordEvent("Warning" if warning else "Normal", reason, message))
 
-    def notify(self, severity: str, message: str) -> None:
+    def notify(self, severity: str, message: str, transition: str = "") -> None:
+        """One message per transition: callers emit only when the phase or step changes."""
         assert severity in ("info", "warn", "error")
-        self.actions.append(Notify(severity, message))  # type: ignore[arg-type]
+        self.actions.append(Notify(severity, message, transition=transition))  # type: ignore[arg-type]
 
     def record(self, verdict: str, reason: str) -> None:
         """Remember this tick's verdict for the history entry written at the end."""

@@ -166,6 +166,8 @@ class Notify:
     severity: Literal["info", "warn", "error"]
     message: str
     reason: str = ""
+    transition: str = ""
+    """What happened, one word per kind of change (canary.notify.message.Transition)."""
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import logging
 import sys
 import threading
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -31,6 +31,7 @@ from canary.controller import logs
 from canary.controller.endpoints import Endpoints
 from canary.controller.metrics import ControllerMetrics
 from canary.controller.reconcile import Reconciler
+from canary.engine.types import Notify
 from canary.kube.client import raw
 from canary.kube.istio import IstioRouter
 from canary.kube.sources import KubeSecrets, KubeTemplates
@@ -132,7 +133,7 @@ class EchoingNotifier:
         self.secrets = secrets
         self.posts = 0
 
-    def post(self, canary: Canary, severity: str, message: str, fields: Mapping[str, str]) -> None:
+    def notify(self, canary: Canary, event: Notify, images: tuple[str, str]) -> None:
         where = canary.metadata.namespace
         address = self.secrets.read(where, "alerts", "address")
         token = self.secrets.read(where, "alerts", "token")

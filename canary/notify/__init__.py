@@ -1,0 +1,1 @@
+"""Notifications about rollouts: a neutral message, one module per service, queued delivery."""
