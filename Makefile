@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck crds docs bench-decisions bench-apiserver bench-simulator clean
+.PHONY: demo test lint typecheck crds docs bench-decisions bench-apiserver bench-simulator bench-faults bench-cli clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,12 @@ bench-apiserver: $(STAMP)
 
 bench-simulator: $(STAMP)
 	$(BIN)/python -m bench.simulator
+
+bench-faults: $(STAMP)
+	$(BIN)/python -m bench.faults
+
+bench-cli: $(STAMP)
+	$(BIN)/python -m bench.cli
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
