@@ -70,6 +70,9 @@ class Sample:
     primary_weight: int
     mirror: int
     message: str
+    status_weights: tuple[int, int] = (0, 0)
+    """(canary, mirror) as the status says: the controller writes it just after the routes, so
+    the live view pairs each message with these, not with the VirtualService's newer weights."""
 
 
 @dataclass
@@ -116,7 +119,13 @@ class Recorder:
             self.decisions.setdefault(key, entry)
         primary, weight, mirror = live_weights(custom)
         sample = Sample(
-            time.time(), status.get("phase", ""), weight, primary, mirror, status.get("message", "")
+            time.time(),
+            status.get("phase", ""),
+            weight,
+            primary,
+            mirror,
+            status.get("message", ""),
+            (int(status.get("canaryWeight") or 0), int(status.get("mirrorWeight") or 0)),
         )
         last = self.samples[-1] if self.samples else None
         if last is None or (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,8 @@ def run_demo(options: DemoOptions) -> JSON:
     """
     timings = Timings.of(options.quick)
     rate = options.rate or timings.rate
-    console = Console(highlight=False)
+    # Piped into a file or CI log, rich would wrap at 80 columns: keep the lines whole there.
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
     def say(message: str) -> None:
         if options.live:
@@ -64,11 +66,20 @@ def run_demo(options: DemoOptions) -> JSON:
         )
         assert stack.api_client is not None
 
+        shown: list[tuple[str, str, tuple[int, int]]] = []
+
         def changed(s: Sample) -> None:
-            mirror = f", mirror {s.mirror} %" if s.mirror else ""
+            # One line per change of the status (phase, message, weights), printed with the
+            # status' own weights: the VirtualService changes a moment before the status does.
+            view = (s.phase, s.message, s.status_weights)
+            if shown and shown[-1] == view:
+                return
+            shown.append(view)
+            canary, mirror = s.status_weights
+            mirrored = f", mirror {mirror} %" if mirror else ""
             say(
-                f"  {s.time - started:6.1f} s  [cyan]{s.phase:<12}[/] primary {s.primary_weight:>3} "
-                f"/ canary {s.canary_weight:>3}{mirror}  [dim]{s.message}[/]"
+                f"  {s.time - started:6.1f} s  [cyan]{s.phase:<12}[/] primary {100 - canary:>3} "
+                f"/ canary {canary:>3}{mirrored}  [dim]{s.message}[/]"
             )
 
         recorder = Recorder(stack.api_client, on_change=changed).start()
