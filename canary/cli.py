@@ -25,7 +25,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "resume": ("canary.commands.request", "resume a paused rollout"),
     "retry": ("canary.commands.request", "run a failed or aborted revision again"),
     "completion": ("canary.commands.completion", "print the shell completion script"),
-    "demo": ("canary.commands.demo", "the main job: a rollout on real Envoy traffic, no cluster"),
+    "demo": (
+        "canary.commands.demo",
+        "a rollout on real Envoy traffic on this machine (no cluster)",
+    ),
     "validate": ("canary.commands.validate", "validate Canary YAML against the API"),
     "crds": ("canary.commands.crds", "print or write the generated CRDs"),
     "docs": ("canary.commands.docs", "write the generated reference pages of the docs"),

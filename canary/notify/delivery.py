@@ -73,7 +73,10 @@ def resolve(
     """
     provider = providers.get(route.namespace, route.name)
     if provider is None:
-        raise NotifyError(f"alert provider {route.key} not found")
+        raise NotifyError(
+            f"alert provider {route.key} not found (list them with "
+            f"`kubectl get alertproviders -n {route.namespace}`)"
+        )
     spec = provider.spec
     ref = spec.secret_ref.name
 
