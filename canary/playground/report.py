@@ -68,36 +68,22 @@ def write_report(
         rows = series.get(workload, [])
         x = [r["t"] for r in rows]
         hover = [f"{workload}: {r['requests']} requests in 2 s" for r in rows]
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=[r["success_rate"] for r in rows],
-                mode="lines+markers",
-                name=f"{side} success",
-                marker={"size": 3},
-                text=hover,
-                line={"color": COLOURS[side]},
-                legendgroup=side,
-                showlegend=False,
-            ),
-            row=2,
-            col=1,
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=[r["p99_ms"] for r in rows],
-                mode="lines+markers",
-                name=f"{side} p99",
-                marker={"size": 3},
-                text=hover,
-                line={"color": COLOURS[side]},
-                legendgroup=side,
-                showlegend=False,
-            ),
-            row=3,
-            col=1,
-        )
+        for row, key, label in ((2, "success_rate", "success"), (3, "p99_ms", "p99")):
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=[r[key] for r in rows],
+                    mode="lines+markers",
+                    name=f"{side} {label}",
+                    marker={"size": 3},
+                    text=hover,
+                    line={"color": COLOURS[side]},
+                    legendgroup=side,
+                    showlegend=False,
+                ),
+                row=row,
+                col=1,
+            )
     for d in decisions:
         for row in (1, 2, 3):
             fig.add_vline(
