@@ -12,7 +12,7 @@ import urllib3
 from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
-from canary.kube.cache import ALL, Store
+from canary.kube.cache import ALL, Store, metadata_of
 from canary.kube.client import ISTIO_GROUP, ISTIO_VERSION, RETRIED_CODES, Kube, raw, retry_after
 
 JSON = dict[str, Any]
@@ -138,6 +138,8 @@ class Watcher:
 
 CACHED = ("canaries", "deployments")
 """Watched kinds whose full objects the reconcile reads: their watches feed the cache."""
+METADATA_CACHED = ("configmaps", "secrets")
+"""Watched as metadata only: their stores tell whether a config exists and at which version."""
 CACHE_ONLY = ("services", "virtualservices", "destinationrules")
 """Kinds the reconcile reads at every interval but no event of theirs calls for a reconcile:
 watched only to keep the cache (the Canary's own interval brings the next look)."""
@@ -163,13 +165,16 @@ def with_caches(
     """`watchers` feeding `kube.cache`, plus the watches of `CACHE_ONLY` in the same namespaces.
 
     A watcher's kind and scope come from its name: `<plural>` (every namespace) or
-    `<plural>/<namespace>`. Reads of other kinds (ConfigMaps and Secrets, watched as metadata
-    only; HPAs) keep asking the API.
+    `<plural>/<namespace>`. ConfigMaps and Secrets, watched as metadata only, feed stores that
+    answer only whether a config exists and at which version (`Cache.kept`); reads of other
+    kinds (HPAs, Events) keep asking the API.
     """
     for watcher in watchers:
         plural, _, namespace = watcher.name.partition("/")
         if plural in CACHED:
             watcher.store, watcher.scope = kube.cache.store(plural), namespace or ALL
+        elif plural in METADATA_CACHED:
+            watcher.store, watcher.scope = kube.cache.store(metadata_of(plural)), namespace or ALL
     extra = []
     for plural in CACHE_ONLY:
         namespaced, cluster = _cache_only_calls(kube, plural)

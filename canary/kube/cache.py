@@ -136,12 +136,45 @@ class Store:
             return len(self._objects)
 
 
+def metadata_of(plural: str) -> str:
+    """The name of the store of a kind watched as metadata only (PartialObjectMetadata): never
+    answers a read of the object itself, only whether it exists and at which version."""
+    return f"{plural}:metadata"
+
+
 class Cache:
     """The stores by resource plural; a plural without a store is always read from the API."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._stores: dict[str, Store] = {}
+        self._contents: dict[tuple[str, str, str], JSON] = {}
+
+    def keep(self, plural: str, obj: JSON) -> None:
+        """Hold a full object read from the API of a kind watched as metadata only."""
+        namespace, name = _key(obj)
+        with self._lock:
+            self._contents[(plural, namespace, name)] = copy.deepcopy(obj)
+
+    def kept(self, plural: str, namespace: str, name: str) -> tuple[bool, JSON | None]:
+        """(known, object) for a kind watched as metadata only: known when its metadata store is
+        synced for `namespace`; the object when it is absent (None) or a copy `keep` holds has
+        the version the watch last reported."""
+        store = self.get(metadata_of(plural))
+        if store is None:
+            return False, None
+        known, meta = store.lookup(namespace, name)
+        with self._lock:
+            if known and meta is None:
+                self._contents.pop((plural, namespace, name), None)
+                return True, None
+            held = self._contents.get((plural, namespace, name))
+        if not known or held is None or meta is None:
+            return False, None
+        version = meta.get("metadata", {}).get("resourceVersion")
+        if version is None or held.get("metadata", {}).get("resourceVersion") != version:
+            return False, None
+        return True, copy.deepcopy(held)
 
     def store(self, plural: str) -> Store:
         """The store of `plural`, made on first use (a watch will feed it)."""

@@ -73,6 +73,16 @@ def read_deployment(kube: Kube, namespace: str, name: str) -> JSON | None:
 
 
 def _read_config(kube: Kube, namespace: str, kind: str, name: str) -> JSON | None:
+    """A tracked config, read with GET unless the metadata-only watch answers for it.
+
+    That watch says whether the config exists and at which version: an absent one costs no
+    request, and a ConfigMap read earlier at the same version is reused. A present Secret is
+    always read: its data is never held between reconciles.
+    """
+    plural = "configmaps" if kind == "configmap" else "secrets"
+    known, kept = kube.cache.kept(plural, namespace, name)
+    if known and (kept is None or kind == "configmap"):
+        return kept
     call = (
         kube.core.read_namespaced_config_map
         if kind == "configmap"
@@ -81,6 +91,8 @@ def _read_config(kube: Kube, namespace: str, kind: str, name: str) -> JSON | Non
     config = read(call, name, namespace)
     if config is not None:
         config.setdefault("kind", "ConfigMap" if kind == "configmap" else "Secret")
+        if kind == "configmap":
+            kube.cache.keep(plural, config)
     return config
 
 

@@ -23,17 +23,22 @@ from canary.api.crdgen import write_crds
 from canary.controller.reconcile import Reconciler
 from canary.controller.runtime import Controller, Options
 from canary.engine.types import Routes
-from canary.kube.cache import ALL, Store, older
+from canary.kube.cache import ALL, Store, metadata_of, older
 from canary.kube.client import ISTIO_GROUP, ISTIO_VERSION, MERGE_PATCH, Kube, raw
 from canary.kube.istio import IstioRouter
 from canary.sandbox import testing
 from canary.sandbox.audit import attributes
+from tests.controller.kube_fixtures import secret
 from tests.controller.kube_harness import Harness
 from tests.controller.test_runtime import api_client
 
 JSON = dict[str, Any]
 CACHED = ("canaries", "deployments", "services", "virtualservices", "destinationrules")
+METADATA = ("configmaps", "secrets")
+"""Watched as metadata only: the cache knows their versions, not their data."""
 GROUPS = {
+    "configmaps": ("", "v1"),
+    "secrets": ("", "v1"),
     "canaries": ("canary.dev", "v1alpha1"),
     "deployments": ("apps", "v1"),
     "services": ("", "v1"),
@@ -185,7 +190,7 @@ def _versions_in_emulator(env: testing.Environment, namespace: str, plural: str)
 
 
 def _versions_in_cache(kube: Kube, namespace: str, plural: str) -> dict[str, str]:
-    store = kube.cache.get(plural)
+    store = kube.cache.get(metadata_of(plural) if plural in METADATA else plural)
     assert store is not None, plural
     versions = {}
     for ns, name in store.keys():  # noqa: SIM118 (a method, not a dict)
@@ -227,7 +232,7 @@ def cached(harness: Harness, frozen: tuple[str, ...] = ()) -> Iterator[tuple[Kub
         return all(
             _versions_in_cache(kube, namespace, p)
             == _versions_in_emulator(harness.env, namespace, p)
-            for p in CACHED
+            for p in CACHED + METADATA
             if p not in frozen
         )
 
@@ -304,6 +309,49 @@ def test_a_rollout_with_caches_reads_nothing_and_every_patch_carries_its_version
         ]
         assert harness.image("podinfo-primary") == NEW_IMAGE
         assert harness.routes() == Routes(100, 0)
+
+
+def test_a_tracked_config_map_is_read_again_only_once_its_version_moves(harness: Harness) -> None:
+    with cached(harness):
+        harness.given_config_map("settings", color="blue")
+        harness.given_target(config_map="settings")
+        harness.given_canary()
+        harness.settle()
+        harness.run_until(lambda: harness.phase() == "Initialized")
+        since = len(harness.controller_requests)
+
+        for _ in range(3):
+            harness.tick()
+        assert _by_verb(harness, since) == Counter()
+
+        harness.replace_config_map("settings", color="green")
+        since = len(harness.controller_requests)
+        harness.run_until(lambda: harness.phase() == "Succeeded")
+
+        assert _by_verb(harness, since)[("get", "configmaps")] >= 1
+        assert harness.config_map("settings-primary")["data"] == {"color": "green"}
+
+
+def test_a_tracked_secret_is_read_at_every_interval_its_data_is_never_kept(
+    harness: Harness,
+) -> None:
+    with cached(harness) as (kube, _):
+        raw(
+            harness.kube.core.create_namespaced_secret,
+            harness.namespace,
+            secret("token", harness.namespace),
+        )
+        harness.given_target(secret="token")
+        harness.given_canary()
+        harness.settle()
+        harness.run_until(lambda: harness.phase() == "Initialized")
+        since = len(harness.controller_requests)
+
+        for _ in range(3):
+            harness.tick()
+
+        assert _by_verb(harness, since) == Counter({("get", "secrets"): 3})
+        assert kube.cache.kept("secrets", harness.namespace, "token") == (False, None)
 
 
 def test_a_failing_rollout_still_rolls_back_with_caches(harness: Harness) -> None:
