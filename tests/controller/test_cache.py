@@ -7,6 +7,7 @@ authorizer sees them); the bodies of the controller's writes are recorded on its
 from __future__ import annotations
 
 import itertools
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from canary.analysis.results import Verdict
 from canary.api.crdgen import write_crds
 from canary.controller.reconcile import Reconciler
 from canary.controller.runtime import Controller, Options
+from canary.controller.watches import Watcher
 from canary.engine.types import Routes
 from canary.kube.cache import ALL, Store, metadata_of, older
 from canary.kube.client import ISTIO_GROUP, ISTIO_VERSION, MERGE_PATCH, Kube, raw
@@ -454,3 +456,51 @@ def test_ready_only_once_every_cache_holds_the_watched_namespace(harness: Harnes
     finally:
         controller.stop()
         kube.api.close()  # type: ignore[no-untyped-call]
+
+
+class MissedDeletion(Watcher):
+    """Its first listing also holds a Service deleted since, and it watches from a version the
+    server no longer keeps: as after an outage in which a deletion was missed."""
+
+    def _list(self) -> str:
+        version = super()._list()
+        if self.relists > 1:
+            return version
+        assert self.store is not None
+        ghost = _obj("ghost", "1", self.scope)
+        self.store.apply("ADDED", ghost)
+        return "1"
+
+
+def test_a_410_gone_lists_again_and_the_cache_forgets_what_was_deleted_meanwhile(
+    env: testing.Environment, namespace: str
+) -> None:
+    server = env.require_emulator()
+    kube = Kube.of(env.api_client)
+    body = {"metadata": {"name": "web"}, "spec": {"ports": [{"port": 80}]}}
+    raw(kube.core.create_namespaced_service, namespace, body)
+    server.store.compact()
+    store = Store("services")
+    watcher = MissedDeletion(
+        "services",
+        kube.core.list_namespaced_service,
+        (namespace,),
+        lambda kind, obj: None,
+        timeout_seconds=5,
+        store=store,
+        scope=namespace,
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=watcher.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        testing.eventually(lambda: watcher.relists >= 2, timeout=10)
+
+        assert store.lookup(namespace, "ghost") == (True, None)
+        _, web = store.lookup(namespace, "web")
+        assert web is not None
+        assert web["spec"]["ports"][0]["port"] == 80
+    finally:
+        stop.set()
+        watcher.stop()
+        thread.join(5)
