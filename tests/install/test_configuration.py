@@ -99,4 +99,6 @@ def test_the_generated_reference_does_not_depend_on_the_environment(
     for variable in controller.VARIABLES.values():
         monkeypatch.setenv(variable, "true" if "ELECT" in variable else "7")
     assert render_controller() == clean
-    assert "| `--metrics-server URL` | `CANARY_PROMETHEUS_URL` | `http://prometheus:9090` |" in clean
+    assert (
+        "| `--metrics-server URL` | `CANARY_PROMETHEUS_URL` | `http://prometheus:9090` |" in clean
+    )
