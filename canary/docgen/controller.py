@@ -12,7 +12,7 @@ from canary.docgen.cli import arguments_table, parser_for
 def render_controller() -> str:
     """The generated part of the controller reference: flags, then metrics."""
     lines = [
-        "# Controller flags and metrics",
+        "# Controller configuration and metrics",
         "",
         "Generated from the parser of `canary controller` and from the controller's metrics "
         "registry (`canary/controller/metrics.py`). The endpoints, Events and conditions are "

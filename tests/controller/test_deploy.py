@@ -31,6 +31,7 @@ from canary.kube.istio import IstioRouter
 from canary.kube.sources import KubeSecrets, KubeTemplates
 from canary.metrics.analyzer import MetricAnalyzer, PrometheusProviders
 from canary.metrics.prometheus import PrometheusProvider
+from canary.notify.sources import KubeAlertProviders
 from canary.sandbox import testing
 from canary.sandbox.api import Request
 from canary.sandbox.audit import Attributes, attributes
@@ -221,6 +222,20 @@ def _run_controller(harness: Harness, namespaces: list[str]) -> list[Request]:
     return harness.controller_requests[before:]
 
 
+def _read_alert_provider(harness: Harness) -> list[Request]:
+    """The dispatcher's read of the AlertProvider a Canary names (canary.notify.sources), by name.
+
+    No scenario of SCENARIO_MODULES sends notifications; test_notifications wires its own
+    dispatcher, so the read is recorded here through the controller's own source.
+    """
+    kube = Kube.of(api_client(harness.env))
+    before = len(harness.controller_requests)
+    with harness.recording():
+        KubeAlertProviders(kube).get(harness.namespace, "team")
+    kube.api.close()  # type: ignore[no-untyped-call]
+    return harness.controller_requests[before:]
+
+
 RBAC_TIMEOUT = pytest.mark.timeout(900)
 """Standalone, the derivation runs the whole scenario suite itself."""
 
@@ -230,6 +245,8 @@ def recorded(env: testing.Environment) -> dict[str, list[Request]]:
     """The controller's requests: the scenario suite, and the running controller both ways."""
     env.require_emulator()
     scenarios = _run_scenarios(env)
+    with Harness.start(env, _new_namespace(env)) as harness:
+        scenarios += _read_alert_provider(harness)
     with Harness.start(env, _new_namespace(env)) as harness:
         cluster = _run_controller(harness, [])
     with Harness.start(env, _new_namespace(env)) as harness:
@@ -265,6 +282,7 @@ def test_the_cluster_wide_rbac_is_exactly_what_the_controller_uses(
     assert needed - LEASES == grants["*"], _explain(needed - LEASES, grants["*"])
     assert needed & LEASES == grants["canary-system"] == LEASES
     assert ("", "secrets", "get") in needed  # credentials and tracked configs: one by one
+    assert ("canary.dev", "alertproviders", "get") in needed
 
 
 @runs_last
