@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import os
 import shutil
 import subprocess
@@ -19,13 +20,31 @@ DEPLOY = REPO / "deploy"
 CLUSTER_WIDE = DEPLOY
 NAMESPACED = DEPLOY / "namespaced"
 COMPONENTS = (DEPLOY / "servicemonitor", DEPLOY / "grafana")
-KUBECTL = shutil.which("kubectl")
 
-needs_kubectl = pytest.mark.skipif(
-    KUBECTL is None,
-    reason="kubectl (with its built-in kustomize) is not installed: .ci/run installs it where an "
-    "apt source offers it",
-)
+
+def _kubectl() -> tuple[str | None, str]:
+    """kubectl with kustomize v5 or later built in (components, `labels:`), or why there is none."""
+    found = shutil.which("kubectl")
+    if found is None:
+        return None, "kubectl is not installed (.ci/run installs it where an apt source offers it)"
+    try:
+        done = subprocess.run(
+            [found, "version", "--client", "-o", "json"], capture_output=True, text=True, timeout=30
+        )
+        kustomize = json.loads(done.stdout).get("kustomizeVersion", "")
+    except (OSError, ValueError, subprocess.TimeoutExpired) as error:
+        return None, f"{found} version --client failed: {error}"
+    major = kustomize.lstrip("v").split(".")[0]
+    if not major.isdigit() or int(major) < 5:
+        return (
+            None,
+            f"{found} has kustomize {kustomize or 'unknown'}; deploy/ needs v5 (kubectl 1.27+)",
+        )
+    return found, ""
+
+
+KUBECTL, _WHY_NOT = _kubectl()
+needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason=_WHY_NOT)
 
 
 @functools.cache
