@@ -24,7 +24,7 @@ def render_controller() -> str:
         "variable. A variable's value is checked as the flag's is, and an invalid one stops the "
         "controller with an error that names the variable. `CANARY_NAMESPACES` is a "
         "comma-separated list; a switch's variable is `true` or `false`. In `deploy/`, the "
-        "variables are set in `deploy/config.env` (the ConfigMap `canary-controller`).",
+        "variables are set in `deploy/base/config.env` (the ConfigMap `canary-controller`).",
         "",
         *arguments_table(parser_for(["controller"]), VARIABLES),
         "",
