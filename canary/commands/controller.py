@@ -143,6 +143,7 @@ def register(
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
     environ: Mapping[str, str] | None = None,
 ) -> None:
+    """Adds `canary controller`; each option's default is read from `environ` (os.environ if None)."""
     parser = subparsers.add_parser(
         "controller",
         help="run the controller: watch Canaries and carry out their rollouts",
