@@ -153,84 +153,95 @@ class PrometheusObserver:
         if not builtin(metric):
             return Readings(canary=Reading(None, NO_TEMPLATES))
         self._sync()
-        query = self._success_rate if metric.name == "request-success-rate" else self._p99
+        query = success_rate_query if metric.name == "request-success-rate" else p99_query
         interval = parse_duration(metric.interval)
+        visible = now - self._lag
 
         def series(side: SideSeries) -> Series:
             assert metric.judge is not None
             step = parse_duration(metric.judge.step)
-            return self._range(query, side, now - interval, now, step, now)
+            return query_range(query, side, now - interval, now, step, visible)
 
         judged = metric.judge is not None
         return Readings(
-            canary=query(self.canary, now, interval, now),
-            primary=query(self.primary, now, interval, now),
+            canary=query(self.canary, now, interval, visible),
+            primary=query(self.primary, now, interval, visible),
             canary_series=series(self.canary) if judged else None,
             primary_series=series(self.primary) if judged else None,
         )
 
     def traffic(self, since: int, until: int) -> TrafficSample:
-        """sum(increase(istio_requests_total[until - since])) at `until`, all and 5xx, rounded as
-        canary.metrics.analyzer.count() rounds them (no data counts 0)."""
+        """REQUESTS and FAILURES (sum(increase(istio_requests_total[until - since]))) at `until`,
+        rounded as canary.metrics.analyzer.count() rounds them (no data counts 0)."""
         self._sync()
-        window = until - since
-        if window <= 0:
+        if until <= since:
             return TrafficSample(0, 0, 0, 0)
         counts = []
         for side in (self.canary, self.primary):
-            ok = side.increase(OK, since, until, until - self._lag)
-            failed = side.increase(FAILED, since, until, until - self._lag)
-            total = _sum(ok, failed)
-            counts += [_count(total), _count(failed)]
+            requests, failures = increases(side, since, until, until - self._lag)
+            counts += [_count(requests), _count(failures)]
         return TrafficSample(*counts)
 
-    def _success_rate(self, side: SideSeries, at: float, window: float, now: float) -> Reading:
-        """SUCCESS_RATE: (sum(rate(non-5xx)) or vector(0)) / sum(rate(all)) * 100."""
-        visible = now - self._lag
-        ok = side.increase(OK, at - window, at, visible)
-        failed = side.increase(FAILED, at - window, at, visible)
-        total = _sum(ok, failed)
-        if total is None:
-            return Reading(None, NO_SERIES)
-        good = 0.0 if ok is None else float(ok[0]) / window
-        with np.errstate(divide="ignore", invalid="ignore"):
-            value = float(np.float64(good) / np.float64(float(total[0]) / window)) * 100
-        return from_number(value)
 
-    def _p99(self, side: SideSeries, at: float, window: float, now: float) -> Reading:
-        """REQUEST_DURATION: histogram_quantile(0.99, sum(rate(..._bucket[window])) by (le))."""
-        buckets = side.increase(slice(FIRST_BUCKET, COLUMNS), at - window, at, now - self._lag)
-        if buckets is None:
-            return Reading(None, NO_SERIES)
-        rates = [float(b) / window for b in buckets]
-        return from_number(prometheus.bucket_quantile(QUANTILE, BOUNDS, rates))
+Query = Callable[[SideSeries, float, float, float], Reading]
+"""(side, evaluation time, range, latest visible scrape time) -> the query's value."""
 
-    def _range(
-        self,
-        query: Callable[[SideSeries, float, float, float], Reading],
-        side: SideSeries,
-        start: float,
-        end: float,
-        step: float,
-        now: float,
-    ) -> Series:
-        """query_range(start, end, step) with `[step]` ranges, as the analyzer asks for a judge:
-        points without data are left out, NaN points kept (canary.metrics.results.range_series)."""
-        samples, nans = [], 0
-        count = math.floor((end - start) / step + 1e-9) + 1
-        for k in range(count):
-            at = start + k * step
-            reading = query(side, at, step, now)
-            if reading.value is not None:
-                samples.append(Sample(at, reading.value))
-            elif reading.detail != NO_SERIES:
-                samples.append(Sample(at, math.nan))
-                nans += 1
-        if not samples:
-            return Series((), NO_SERIES)
-        if nans == len(samples):
-            return Series((), "every sample is NaN (series exist but no requests)")
-        return Series(tuple(samples))
+
+def increases(
+    side: SideSeries, since: float, until: float, visible: float
+) -> tuple[float | None, float | None]:
+    """sum(increase()) at `until` over [since, until] of all requests and of the 5xx ones."""
+    ok = side.increase(OK, since, until, visible)
+    failed = side.increase(FAILED, since, until, visible)
+    total = _sum(ok, failed)
+    return (
+        None if total is None else float(total[0]),
+        None if failed is None else float(failed[0]),
+    )
+
+
+def success_rate_query(side: SideSeries, at: float, window: float, visible: float) -> Reading:
+    """promql.SUCCESS_RATE: (sum(rate(non-5xx[window])) or vector(0)) / sum(rate(all[window])) * 100."""
+    ok = side.increase(OK, at - window, at, visible)
+    failed = side.increase(FAILED, at - window, at, visible)
+    total = _sum(ok, failed)
+    if total is None:
+        return Reading(None, NO_SERIES)
+    good = 0.0 if ok is None else float(ok[0]) / window
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = float(np.float64(good) / np.float64(float(total[0]) / window)) * 100
+    return from_number(value)
+
+
+def p99_query(side: SideSeries, at: float, window: float, visible: float) -> Reading:
+    """promql.REQUEST_DURATION: histogram_quantile(0.99, sum(rate(..._bucket[window])) by (le))."""
+    buckets = side.increase(slice(FIRST_BUCKET, COLUMNS), at - window, at, visible)
+    if buckets is None:
+        return Reading(None, NO_SERIES)
+    rates = [float(b) / window for b in buckets]
+    return from_number(prometheus.bucket_quantile(QUANTILE, BOUNDS, rates))
+
+
+def query_range(
+    query: Query, side: SideSeries, start: float, end: float, step: float, visible: float
+) -> Series:
+    """query_range(start, end, step) with `[step]` ranges, as the analyzer asks for a judge:
+    points without data are left out, NaN points kept (canary.metrics.results.range_series)."""
+    samples, nans = [], 0
+    count = math.floor((end - start) / step + 1e-9) + 1
+    for k in range(count):
+        at = start + k * step
+        reading = query(side, at, step, visible)
+        if reading.value is not None:
+            samples.append(Sample(at, reading.value))
+        elif reading.detail != NO_SERIES:
+            samples.append(Sample(at, math.nan))
+            nans += 1
+    if not samples:
+        return Series((), NO_SERIES)
+    if nans == len(samples):
+        return Series((), "every sample is NaN (series exist but no requests)")
+    return Series(tuple(samples))
 
 
 def _sum(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
@@ -241,7 +252,7 @@ def _sum(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
     return np.asarray(a + b)
 
 
-def _count(value: np.ndarray | None) -> int:
-    if value is None or not math.isfinite(float(value[0])):
+def _count(value: float | None) -> int:
+    if value is None or not math.isfinite(value):
         return 0
-    return round(float(value[0]))
+    return round(value)
