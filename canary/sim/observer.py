@@ -27,6 +27,8 @@ WARMUP_SECONDS = 900
 """Primary traffic generated before the new revision appears: its pods are long-lived, so their
 series exist and have history when the first window opens."""
 QUANTILE = 0.99
+REQUEST_COLUMNS = (OK, FAILED)
+BUCKET_COLUMNS = tuple(range(FIRST_BUCKET, COLUMNS))
 Measure = Callable[[ExactSeries, int, int], float | None]
 
 
@@ -191,34 +193,28 @@ def increases(
     side: SideSeries, since: float, until: float, visible: float
 ) -> tuple[float | None, float | None]:
     """sum(increase()) at `until` over [since, until] of all requests and of the 5xx ones."""
-    ok = side.increase(OK, since, until, visible)
-    failed = side.increase(FAILED, since, until, visible)
-    total = _sum(ok, failed)
-    return (
-        None if total is None else float(total[0]),
-        None if failed is None else float(failed[0]),
-    )
+    ok, failed = side.increase(REQUEST_COLUMNS, since, until, visible)
+    return _sum(ok, failed), failed
 
 
 def success_rate_query(side: SideSeries, at: float, window: float, visible: float) -> Reading:
     """promql.SUCCESS_RATE: (sum(rate(non-5xx[window])) or vector(0)) / sum(rate(all[window])) * 100."""
-    ok = side.increase(OK, at - window, at, visible)
-    failed = side.increase(FAILED, at - window, at, visible)
+    ok, failed = side.increase(REQUEST_COLUMNS, at - window, at, visible)
     total = _sum(ok, failed)
     if total is None:
         return Reading(None, NO_SERIES)
-    good = 0.0 if ok is None else float(ok[0]) / window
+    good = 0.0 if ok is None else ok / window
     with np.errstate(divide="ignore", invalid="ignore"):
-        value = float(np.float64(good) / np.float64(float(total[0]) / window)) * 100
+        value = float(np.float64(good) / np.float64(total / window)) * 100
     return from_number(value)
 
 
 def p99_query(side: SideSeries, at: float, window: float, visible: float) -> Reading:
     """promql.REQUEST_DURATION: histogram_quantile(0.99, sum(rate(..._bucket[window])) by (le))."""
-    buckets = side.increase(slice(FIRST_BUCKET, COLUMNS), at - window, at, visible)
-    if buckets is None:
+    buckets = side.increase(BUCKET_COLUMNS, at - window, at, visible)
+    if buckets[-1] is None:
         return Reading(None, NO_SERIES)
-    rates = [float(b) / window for b in buckets]
+    rates = [(b or 0.0) / window for b in buckets]
     return from_number(prometheus.bucket_quantile(QUANTILE, BOUNDS, rates))
 
 
@@ -244,12 +240,12 @@ def query_range(
     return Series(tuple(samples))
 
 
-def _sum(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+def _sum(a: float | None, b: float | None) -> float | None:
     if a is None:
         return b
     if b is None:
         return a
-    return np.asarray(a + b)
+    return a + b
 
 
 def _count(value: float | None) -> int:

@@ -114,19 +114,39 @@ class Pod:
     """One pod's scrapes: times in seconds and, per scrape, the cumulative value of each column."""
 
     phase: int
-    times: list[int] = field(default_factory=list)
-    rows: list[np.ndarray] = field(default_factory=list)
+    count: int = 0
+    _times: np.ndarray = field(default_factory=lambda: np.zeros(64, dtype=np.float64))
+    _rows: np.ndarray = field(default_factory=lambda: np.zeros((64, COLUMNS), dtype=np.int64))
     totals: np.ndarray = field(default_factory=lambda: np.zeros(COLUMNS, dtype=np.int64))
-    births: list[int | None] = field(default_factory=lambda: [None] * COLUMNS)
-    """Index of the scrape at which each column's series first exists (None: not yet)."""
-    _arrays: tuple[np.ndarray, np.ndarray] | None = None
+    births: np.ndarray = field(default_factory=lambda: np.full(COLUMNS, -1, dtype=np.int64))
+    """Index of the scrape at which each column's series first exists (-1: not yet)."""
 
-    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        if self._arrays is None or len(self._arrays[0]) != len(self.times):
-            empty = np.zeros((0, COLUMNS), dtype=np.int64)
-            rows = np.vstack(self.rows) if self.rows else empty
-            self._arrays = (np.asarray(self.times, dtype=np.float64), rows)
-        return self._arrays
+    @property
+    def times(self) -> np.ndarray:
+        return self._times[: self.count]
+
+    @property
+    def rows(self) -> np.ndarray:
+        return self._rows[: self.count]
+
+    def append(self, times: np.ndarray, rows: np.ndarray) -> None:
+        """Records scrapes; a column's series is born at its first scrape with a count, every
+        bucket series with the first request (Envoy exports the whole histogram at once)."""
+        n = len(times)
+        if n == 0:
+            return
+        if self.count + n > len(self._times):
+            size = max(2 * len(self._times), self.count + n)
+            self._times = np.resize(self._times, size)
+            self._rows = np.resize(self._rows, (size, COLUMNS))
+        self._times[self.count : self.count + n] = times
+        self._rows[self.count : self.count + n] = rows
+        unborn = self.births < 0
+        if unborn.any():
+            seen = rows[:, [OK, FAILED, *([COLUMNS - 1] * (COLUMNS - FIRST_BUCKET))]] > 0
+            first = np.where(seen.any(axis=0), seen.argmax(axis=0) + self.count, -1)
+            self.births = np.where(unborn, first, self.births)
+        self.count += n
 
 
 @dataclass
@@ -158,51 +178,48 @@ class SideSeries:
         even = np.full(pods, 1.0 / pods)
         ok = self.rng.multinomial(np.asarray(requests) - np.asarray(failures), even)
         failed = self.rng.multinomial(np.asarray(failures), even)
-        total = ok + failed
         pvals = _probabilities(latency)
-        buckets = self.rng.multinomial(total, pvals[:, None, :])
+        buckets = self.rng.multinomial(ok + failed, pvals[:, None, :])
         per_second = np.concatenate(
             (ok[:, :, None], failed[:, :, None], np.cumsum(buckets, axis=2)), axis=2
         )
         running = np.cumsum(per_second, axis=0)
-        end = self.start + n
+        first, end = self.start + 1, self.start + n
         for index, pod in enumerate(self.pods):
             # A scrape at second s sees every request of the seconds before s.
-            first = self.start + 1
             offset = (pod.phase - first) % self.scrape_interval
-            for s in range(first + offset, end + 1, self.scrape_interval):
-                row = pod.totals + running[s - self.start - 1, index]
-                for column in range(COLUMNS):
-                    if pod.births[column] is None and row[column if column < 2 else -1] > 0:
-                        pod.births[column] = len(pod.times)
-                pod.times.append(s)
-                pod.rows.append(row)
+            scrapes = np.arange(first + offset, end + 1, self.scrape_interval)
+            pod.append(scrapes, pod.totals + running[scrapes - first, index])
             pod.totals = pod.totals + running[-1, index]
         self.start = end
 
     def increase(
-        self, columns: slice | int, range_start: float, range_end: float, visible_until: float
-    ) -> np.ndarray | None:
-        """sum(increase(...)) over the pods of the given columns, or None when no series has two
-        samples in [range_start, min(range_end, visible_until)]."""
-        total: np.ndarray | None = None
-        cols = range(COLUMNS)[columns] if isinstance(columns, slice) else [columns]
+        self, columns: Sequence[int], range_start: float, range_end: float, visible_until: float
+    ) -> list[float | None]:
+        """sum(increase(...)) over the pods of each column's series at `range_end`; None for a
+        column none of whose series has two samples in [range_start, min(range_end, visible_until)]."""
+        cols = np.asarray(columns)
+        totals = np.zeros(len(cols))
+        present = np.zeros(len(cols), dtype=bool)
         for pod in self.pods:
-            born = [pod.births[c] for c in cols]
-            if born[0] is None:
-                continue
-            times, rows = pod.arrays()
-            low = max(int(np.searchsorted(times, range_start, "left")), born[0])
+            times = pod.times
+            low = int(np.searchsorted(times, range_start, "left"))
             high = int(np.searchsorted(times, min(range_end, visible_until), "right"))
             if high - low < 2:
                 continue
-            value = extrapolated_increase(
-                times[low:high], rows[low:high][:, columns], range_start, range_end
-            )
-            if value is None:
-                continue
-            total = value if total is None else total + value
-        return None if total is None else np.atleast_1d(total)
+            born = pod.births[cols]
+            lows = np.where(born < 0, high, np.maximum(born, low))
+            groups = (lows[0],) if (lows == lows[0]).all() else np.unique(lows)
+            for start in groups:
+                if high - start < 2:
+                    continue
+                which = lows == start
+                rows = pod.rows[start:high][:, cols[which]]
+                values = extrapolated_increase(times[start:high], rows, range_start, range_end)
+                assert values is not None
+                totals[which] += values
+                present[which] = True
+        return [float(t) if p else None for t, p in zip(totals, present, strict=True)]
 
 
 def _probabilities(latency: Sequence[tuple[float, float]]) -> np.ndarray:

@@ -68,10 +68,9 @@ def generate(
 def with_reset(history: History, pod: int, at: int) -> History:
     """The pod restarts at second `at`: its counters drop to what it served since."""
     target = history.side.pods[pod]
-    index = next(i for i, t in enumerate(target.times) if t >= at)
-    base = target.rows[index - 1]
-    target.rows[index:] = [row - base for row in target.rows[index:]]
-    target._arrays = None
+    index = int(np.searchsorted(target.times, at))
+    base = target.rows[index - 1].copy()
+    target.rows[index:] -= base
     return history
 
 
@@ -116,10 +115,10 @@ def openmetrics(all_histories: list[History]) -> str:
     lines: list[str] = []
     for history in all_histories:
         for index, pod in enumerate(history.side.pods):
-            times, rows = pod.arrays()
+            times, rows = pod.times, pod.rows
             for column, code in ((OK, "200"), (FAILED, "503")):
-                born = pod.births[column]
-                if born is None:
+                born = int(pod.births[column])
+                if born < 0:
                     continue
                 for t, row in list(zip(times, rows, strict=True))[born:]:
                     lines.append(
@@ -128,9 +127,9 @@ def openmetrics(all_histories: list[History]) -> str:
                     )
     for history in all_histories:
         for index, pod in enumerate(history.side.pods):
-            times, rows = pod.arrays()
-            born = pod.births[FIRST_BUCKET]
-            if born is None:
+            times, rows = pod.times, pod.rows
+            born = int(pod.births[FIRST_BUCKET])
+            if born < 0:
                 continue
             for column in range(FIRST_BUCKET, COLUMNS):
                 bound = BOUNDS[column - FIRST_BUCKET]
