@@ -40,7 +40,8 @@ class Observer(Protocol):
         ...
 
     def traffic(self, since: int, until: int) -> TrafficSample:
-        """Requests and 5xx of each side over [since, until) seconds."""
+        """Requests and 5xx of each side from `since` to `until` (seconds; `until` is now), the
+        sequential test's sample. Exact: the counts of the seconds in [since, until)."""
         ...
 
 
@@ -48,7 +49,7 @@ def observer(scenario: Scenario, traffic: Traffic, seed: int) -> Observer:
     """The scenario's observer over `traffic`; the Prometheus model unless `prometheus.exact`."""
     if scenario.prometheus.exact:
         return ExactObserver(traffic)
-    # Its own random stream: the world's traffic is drawn from the seed alone either way.
+    # Its own stream: the model's draws (pods, buckets) never shift the world's traffic draws.
     rng = np.random.default_rng([seed, 0x50524F4D])
     return PrometheusObserver(scenario, traffic, rng)
 
