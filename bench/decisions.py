@@ -469,19 +469,21 @@ def targets(cells: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         },
         {
             "target": "time to decide <= 1.5x the SPRT's expected time",
-            "measured": ", ".join(f"{c['scenario']} {c['vsLimit']['time']:.2f}" for c in timed),
+            "measured": ", ".join(f"{c['scenario']} {times(c['vsLimit']['time'])}" for c in timed),
             "met": all(c["vsLimit"]["time"] <= 1.5 for c in timed),
         },
         {
             "target": "failed requests at 5x and above <= 1/10 of Flagger's (median)",
             "measured": ", ".join(
-                f"{c['scenario']} {c['vsFlagger']['failedMedian']:.3f}" for c in errors5
+                f"{c['scenario']} {times(c['vsFlagger']['failedMedian'])}" for c in errors5
             ),
-            "met": all(c["vsFlagger"]["failedMedian"] <= 0.1 for c in errors5),
+            "met": all((c["vsFlagger"]["failedMedian"] or math.inf) <= 0.1 for c in errors5),
         },
         {
             "target": "healthy promotion in <= 1/2 of Flagger's time",
-            "measured": ", ".join(f"{c['scenario']} {c['vsFlagger']['time']:.2f}" for c in healthy),
+            "measured": ", ".join(
+                f"{c['scenario']} {times(c['vsFlagger']['time'])}" for c in healthy
+            ),
             "met": all((c["vsFlagger"]["time"] or math.inf) <= 0.5 for c in healthy),
         },
     ]
@@ -579,7 +581,9 @@ def number(value: float | None) -> str:
 def times(value: float | None) -> str:
     if value is None:
         return "-"
-    return "inf" if math.isinf(value) else f"{value:.2f}"
+    if math.isinf(value):
+        return "inf"
+    return f"{value:.3f}" if value < 0.1 else f"{value:.2f}"
 
 
 def print_tables(
@@ -641,13 +645,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=DEFAULT_POLICY,
         help="the Canary file to benchmark (default: the documented default, examples/my-app.yaml)",
     )
+    parser.add_argument(
+        "--only", default="", help="comma-separated scenario names: run these only (default: all)"
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
     args = parser.parse_args(argv)
+    only = {name for name in args.only.split(",") if name}
+    unknown = only - {bench.name for bench in suite()}
+    if unknown:
+        parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
     seeds = args.seeds or (QUICK_SEEDS if args.quick else DEFAULT_SEEDS)
     workers = args.jobs or os.cpu_count() or 1
     specs = policies(args.policy)
     scenarios, modes = [], set()
     for bench in suite():
+        if only and bench.name not in only:
+            continue
         seen, mode = observed(bench, args.observe)
         scenarios.append(seen)
         modes.add(mode)
