@@ -240,19 +240,29 @@ def observed(bench: BenchScenario, mode: str) -> tuple[BenchScenario, str]:
     candidates: list[dict[str, Any]] = (
         [{}]
         if mode == "prometheus"
-        else [{"prometheus": None}, {"prometheus": {"enabled": False}}, {"prometheus": "exact"}]
+        else [
+            {"prometheus": None},
+            {"prometheus": {"enabled": False}},
+            {"prometheus": {"mode": "exact"}},
+            {"prometheus": "exact"},
+        ]
     )
     for extra in candidates:
         try:
             scenario = Scenario.model_validate({**body, **extra})
         except ValueError:
             continue
-        if mode == "exact" and getattr(scenario, "prometheus", None) not in (None, "exact"):
-            enabled = getattr(scenario.prometheus, "enabled", True)  # type: ignore[attr-defined]
-            if enabled:
-                continue
+        if mode == "exact" and not _exact(getattr(scenario, "prometheus", None)):
+            continue
         return BenchScenario(scenario, bench.kind, bench.rps, bench.ratio), mode
     raise SystemExit(f"the Scenario model has no way to observe {mode!r}")
+
+
+def _exact(block: object) -> bool:
+    """Whether a scenario's `prometheus` value means exact observation, whatever its shape."""
+    if block is None or block == "exact":
+        return True
+    return getattr(block, "enabled", True) is False or getattr(block, "mode", None) == "exact"
 
 
 @dataclass(frozen=True)

@@ -74,12 +74,16 @@ def test_the_policies_are_the_documented_default_and_flaggers_example() -> None:
 
 
 def test_the_sprt_limit_of_a_200x_regression_matches_walds_formula_by_hand() -> None:
-    limit = decisions.sprt_limit(by_name()["errors-200x"], decisions.policies()["default"])
+    default = decisions.policies()["default"]
+    limit = decisions.sprt_limit(by_name()["errors-200x"], default)
     assert limit is not None
-    # At weight w a failure is the canary's with probability r*w/(r*w + 1 - w); alpha = beta =
-    # 0.01 and minEffect 2 give log A = ln 99; a 200x regression ends at A almost surely, so
-    # E[failures] = ln 99 / E[step] (Wald 1947).
-    log_a = math.log(0.99 / 0.01)
+    sequential = default.spec.analysis.sequential
+    assert sequential.min_effect == 2
+    # At weight w a failure is the canary's with probability r*w/(r*w + 1 - w); Wald's upper
+    # bound is log A = ln((1 - beta) / alpha); a 200x regression ends at A almost surely, so
+    # E[failures] = log A / E[step] (Wald 1947).
+    alpha, beta = sequential.false_rollback_rate, sequential.false_promotion_rate
+    log_a = math.log((1 - beta) / alpha)
 
     def expected(w: float) -> tuple[float, float]:
         pi0, pi1, pi = w, 2 * w / (2 * w + 1 - w), 200 * w / (200 * w + 1 - w)
@@ -92,7 +96,6 @@ def test_the_sprt_limit_of_a_200x_regression_matches_walds_formula_by_hand() -> 
     _, failed_first = expected(0.1)
     assert limit["seconds"] == pytest.approx(seconds_top, rel=1e-3)
     assert limit["failedRequests"] == pytest.approx(failed_first, rel=1e-3)
-    assert limit["seconds"] == pytest.approx(1.61, abs=0.01)
 
 
 def test_latency_scenarios_have_no_error_rate_limit() -> None:
@@ -160,3 +163,13 @@ def test_latency_2x_is_rolled_back_by_the_default_and_promoted_by_flagger(
     cells = {c["policy"]: c for c in report["cells"] if c["scenario"] == "latency-2x"}
     assert cells["default"]["rolledBack"] == 2
     assert cells["flagger"]["promoted"] == 2
+
+
+def test_without_a_prometheus_model_every_scenario_is_observed_exactly() -> None:
+    bench = by_name()["healthy"]
+    seen, mode = decisions.observed(bench, "prometheus")
+    if "prometheus" in decisions.Scenario.model_fields:
+        assert mode == "prometheus"
+    else:
+        assert (seen, mode) == (bench, "exact")
+    assert decisions.observed(bench, "exact")[1] == "exact"
