@@ -282,6 +282,7 @@ class Run:
 
 
 def run_one(job: tuple[str, Canary, BenchScenario, int]) -> Run:
+    """Simulates one (policy name, Canary, scenario, seed) job; picklable for the process pool."""
     policy, canary, bench, seed = job
     outcome = simulate(canary, bench.scenario, seed)
     first_traffic = next((t.seconds for t in outcome.ticks if t.canary_weight > 0), None)
