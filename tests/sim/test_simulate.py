@@ -31,7 +31,8 @@ def test_healthy_canary_is_promoted_through_every_step() -> None:
     result = run("healthy")
     assert result["phase"] == "Succeeded"
     weights = [entry["canaryWeight"] for entry in result["history"]]  # type: ignore[index, union-attr]
-    assert [w for w in weights if w] == [20, 40, 60, 80, 80]
+    steps = [w for i, w in enumerate(weights) if w and (i == 0 or weights[i - 1] != w)]
+    assert steps == [10, 25, 50]
     assert result["history"][-1]["canaryWeight"] == 0  # type: ignore[index]
 
 
@@ -40,14 +41,15 @@ def test_error_regression_is_rolled_back_with_all_traffic_on_the_primary_and_no_
     last = result["history"][-1]  # type: ignore[index]
     assert result["phase"] == "Failed"
     assert (last["primaryWeight"], last["canaryWeight"], last["mirrorWeight"]) == (100, 0, 0)
-    assert "request-success-rate" in last["reason"]
+    # The seed judges errors with the sequential test against the primary's.
+    assert "sequential-failures" in last["reason"]
 
 
 @pytest.mark.parametrize(
     ("scenario", "phase", "reason"),
     [
         pytest.param("latency-regression", "Failed", "request-duration", id="latency"),
-        pytest.param("flapping-errors", "Failed", "request-success-rate", id="flapping"),
+        pytest.param("flapping-errors", "Failed", "sequential-failures", id="flapping"),
         pytest.param("never-ready", "Failed", "progress deadline exceeded", id="never-ready"),
     ],
 )
@@ -120,8 +122,8 @@ def test_invalid_scenario_is_reported_with_the_field(
     ],
 )
 def test_approving_gates_take_no_longer_than_no_gates(types: list[str]) -> None:
-    """Given stepWeight 20 and interval 1m, with gates that approve from the start, then the
-    rollout serves 20% as soon as the canary is ready and ends Succeeded when it would without
+    """Given the seed Canary (first step 10%), with gates that approve from the start, then the
+    rollout serves 10% as soon as the canary is ready and ends Succeeded when it would without
     them (issue 9: the first step's gate was never asked)."""
     plain = load_canary(SEED)
     analysis = plain.spec.analysis.model_copy(
@@ -137,4 +139,4 @@ def test_approving_gates_take_no_longer_than_no_gates(types: list[str]) -> None:
     assert with_gates.phase == Phase.SUCCEEDED
     assert with_gates.decision_seconds == without.decision_seconds
     first = next(t for t in with_gates.ticks if t.canary_weight > 0)
-    assert (first.seconds, first.canary_weight) == (20, 20)
+    assert (first.seconds, first.canary_weight) == (20, 10)
