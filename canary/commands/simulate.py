@@ -39,6 +39,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--json", action="store_true", help="print one JSON object instead of a timeline"
     )
+    parser.add_argument(
+        "--exact",
+        action="store_true",
+        help=(
+            "measure exact per-second counts instead of modelling Prometheus (scrapes, rate() "
+            "extrapolation, histogram buckets); same as `prometheus: {exact: true}`"
+        ),
+    )
     parser.set_defaults(handler=run)
 
 
@@ -46,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         canary = load_canary(args.canary)
         scenario = load_scenario(args.scenario)
+        if args.exact:
+            scenario = exact(scenario)
         check_size(canary, scenario, str(args.scenario))
     except InvalidObject as error:
         for problem in error.problems:
@@ -59,6 +69,12 @@ def run(args: argparse.Namespace) -> int:
         title = f"canary {canary.metadata.namespace}/{canary.metadata.name} · scenario {scenario.name} · seed {args.seed}"
         print_timeline(outcome, console, title)
     return 0
+
+
+def exact(scenario: Scenario) -> Scenario:
+    """The scenario observed with exact counts instead of through the Prometheus model."""
+    model = scenario.prometheus.model_copy(update={"exact": True})
+    return scenario.model_copy(update={"prometheus": model})
 
 
 def check_size(canary: Canary, scenario: Scenario, source: str) -> None:

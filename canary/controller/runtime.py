@@ -18,7 +18,7 @@ from canary.controller.metrics import ControllerMetrics
 from canary.controller.queue import WorkQueue, backoff
 from canary.controller.reconcile import Reconciler
 from canary.controller.requests import REQUEST_ANNOTATION
-from canary.controller.watches import METADATA_ONLY, Watcher
+from canary.controller.watches import METADATA_ONLY, Watcher, with_caches
 from canary.kube.client import Kube
 from canary.kube.names import PRIMARY_SUFFIX
 from canary.kube.revision import ConfigRefs, config_refs
@@ -125,7 +125,10 @@ class Controller:
         self.reconciler.may_write = self.is_leader
         if self.reconciler.observer is None:
             self.reconciler.observer = self.metrics
-        self.watchers = self._watchers()
+        # The caches the reconciler reads through self.kube (canary.kube.cache).
+        self.watchers = with_caches(
+            kube, self._watchers(), options.namespaces, options.watch_timeout
+        )
         self.endpoints = (
             Endpoints(options.metrics_addr, self.metrics.registry, self.healthy, self.ready)
             if options.metrics_addr

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 WIDTH = 100
@@ -44,17 +44,30 @@ def parser_for(path: list[str]) -> argparse.ArgumentParser:
     return parser
 
 
-def arguments_table(parser: argparse.ArgumentParser) -> list[str]:
-    """A Markdown table of a parser's arguments (without -h)."""
+def arguments_table(
+    parser: argparse.ArgumentParser, variables: Mapping[str, str] | None = None
+) -> list[str]:
+    """A Markdown table of a parser's arguments (without -h).
+
+    With `variables` (argparse dest -> environment variable), a column names each option's variable.
+    """
     formatter = _formatter(parser)
-    rows = ["| argument | default | meaning |", "|---|---|---|"]
+    if variables is None:
+        rows = ["| argument | default | meaning |", "|---|---|---|"]
+    else:
+        rows = ["| argument | variable | default | meaning |", "|---|---|---|---|"]
     for action in parser._actions:
         if isinstance(action, argparse._HelpAction | argparse._SubParsersAction):
             continue
         if action.help == argparse.SUPPRESS:
             continue
+        variable = ""
+        if variables is not None:
+            variable = (
+                f" {_cell(f'`{variables[action.dest]}`' if action.dest in variables else '')} |"
+            )
         rows.append(
-            f"| {_cell(_invocation(formatter, action))} | {_cell(_default(action))} | "
+            f"| {_cell(_invocation(formatter, action))} |{variable} {_cell(_default(action))} | "
             f"{_cell(_expand(formatter, action))} |"
         )
     return rows if len(rows) > 2 else []
@@ -129,10 +142,15 @@ def _expand(formatter: argparse.HelpFormatter, action: argparse.Action) -> str:
 
 
 def _default(action: argparse.Action) -> str:
-    default = action.default
+    # A default read from the environment shows the one it replaced: the page must not depend on
+    # the shell that generated it.
+    default = getattr(action.default, "fallback", action.default)
     if default is None or default is argparse.SUPPRESS or default is False or default == []:
         return ""
-    if isinstance(action, argparse._StoreTrueAction | argparse._StoreFalseAction):
+    if (
+        isinstance(action, argparse._StoreTrueAction | argparse._StoreFalseAction)
+        or action.nargs == 0
+    ):
         return ""
     if not isinstance(default, str | int | float | Path):
         return ""  # an object's repr (a function, a class) would differ from run to run

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client.metrics import MetricWrapperBase
 
+from canary.commands.controller import VARIABLES
 from canary.controller.metrics import ControllerMetrics
 from canary.docgen.cli import arguments_table, parser_for
 
@@ -11,15 +12,21 @@ from canary.docgen.cli import arguments_table, parser_for
 def render_controller() -> str:
     """The generated part of the controller reference: flags, then metrics."""
     lines = [
-        "# Controller flags and metrics",
+        "# Controller configuration and metrics",
         "",
         "Generated from the parser of `canary controller` and from the controller's metrics "
         "registry (`canary/controller/metrics.py`). The endpoints, Events and conditions are "
         "described in [Events, conditions and endpoints](events-and-conditions.md).",
         "",
-        "## Flags",
+        "## Configuration: flags and environment variables { #configuration }",
         "",
-        *arguments_table(parser_for(["controller"])),
+        "Every option can be given as a flag or as an environment variable; a flag wins over its "
+        "variable. A variable's value is checked as the flag's is, and an invalid one stops the "
+        "controller with an error that names the variable. `CANARY_NAMESPACES` is a "
+        "comma-separated list; a switch's variable is `true` or `false`. In `deploy/`, the "
+        "variables are set in `deploy/base/config.env` (the ConfigMap `canary-controller`).",
+        "",
+        *arguments_table(parser_for(["controller"]), VARIABLES),
         "",
         "## Metrics { #metrics }",
         "",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -13,6 +13,8 @@ import tenacity
 import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+
+from canary.kube.cache import Cache
 
 JSON = dict[str, Any]
 
@@ -35,6 +37,8 @@ class Kube:
     custom: client.CustomObjectsApi
     coordination: client.CoordinationV1Api
     autoscaling: client.AutoscalingV2Api
+    cache: Cache = field(default_factory=Cache, compare=False)
+    """What the watches keep in memory (empty, so every read asks the API, until one is synced)."""
 
     @classmethod
     def of(cls, api: client.ApiClient) -> Kube:
@@ -263,3 +267,50 @@ def annotations_of(obj: JSON) -> dict[str, str]:
 
 def resource_version(obj: JSON) -> str:
     return str(obj.get("metadata", {}).get("resourceVersion", ""))
+
+
+def cached_read(
+    kube: Kube, plural: str, namespace: str, name: str, call: Callable[..., Any], *args: Any
+) -> JSON | None:
+    """The object as the cache holds it when the cache is authoritative for it (synced for its
+    namespace, not stale), else `read(call, *args)`, whose answer then refreshes the cache.
+    None when the object does not exist."""
+    store = kube.cache.get(plural)
+    if store is not None:
+        known, obj = store.lookup(namespace, name)
+        if known:
+            return obj
+    live = read(call, *args)
+    if store is not None:
+        if live is not None:
+            store.remember(live)
+        elif store.covers(namespace):
+            store.gone(namespace, name)
+    return live
+
+
+def written(
+    kube: Kube,
+    plural: str,
+    namespace: str,
+    name: str,
+    call: Callable[..., Any],
+    *args: Any,
+    **kwargs: Any,
+) -> JSON:
+    """`raw(call, ...)` for a write answered with the object, which the cache then holds
+    (read-your-writes: the next read sees it before its watch event arrives).
+
+    Errors: those of `raw`; after a 409 or a 404 the object is marked stale, so that the next
+    read of it asks the API instead of the cache.
+    """
+    store = kube.cache.get(plural)
+    try:
+        answer = raw(call, *args, **kwargs)
+    except ApiException as error:
+        if store is not None and error.status in (404, 409):
+            store.mark_stale(namespace, name)
+        raise
+    if store is not None and answer.get("metadata"):
+        store.remember(answer)
+    return answer

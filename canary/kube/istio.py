@@ -13,9 +13,9 @@ from canary.kube.client import (
     ISTIO_VERSION,
     JSON_PATCH,
     Kube,
+    cached_read,
     is_conflict,
-    raw,
-    read,
+    written,
 )
 from canary.kube.names import AB_ROUTE_NAME, WEIGHTED_ROUTE_NAME, Names, is_owned_by
 
@@ -59,7 +59,11 @@ class IstioRouter:
     # Reading
 
     def _read(self, plural: str, namespace: str, name: str) -> JSON | None:
-        return read(
+        return cached_read(
+            self.kube,
+            plural,
+            namespace,
+            name,
             self.kube.custom.get_namespaced_custom_object,
             ISTIO_GROUP,
             ISTIO_VERSION,
@@ -69,7 +73,11 @@ class IstioRouter:
         )
 
     def _patch(self, plural: str, namespace: str, name: str, ops: list[JSON]) -> JSON:
-        return raw(
+        return written(
+            self.kube,
+            plural,
+            namespace,
+            name,
             self.kube.custom.patch_namespaced_custom_object,
             ISTIO_GROUP,
             ISTIO_VERSION,
@@ -81,7 +89,11 @@ class IstioRouter:
         )
 
     def _create(self, plural: str, namespace: str, body: JSON) -> JSON:
-        return raw(
+        return written(
+            self.kube,
+            plural,
+            namespace,
+            body["metadata"]["name"],
             self.kube.custom.create_namespaced_custom_object,
             ISTIO_GROUP,
             ISTIO_VERSION,

@@ -15,11 +15,13 @@ from canary.api.common import API_VERSION, GROUP, VERSION, Condition
 from canary.kube.client import (
     MERGE_PATCH,
     Kube,
+    cached_read,
     create_once,
     is_conflict,
     is_not_found,
     raw,
     read,
+    written,
 )
 
 JSON = dict[str, Any]
@@ -29,7 +31,19 @@ CONFLICT_RETRIES = 5
 
 
 def read_canary(kube: Kube, namespace: str, name: str) -> JSON | None:
-    return read(kube.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name)
+    """The Canary, from the cache when it holds the namespace (see cached_read)."""
+    return cached_read(
+        kube,
+        PLURAL,
+        namespace,
+        name,
+        kube.custom.get_namespaced_custom_object,
+        GROUP,
+        VERSION,
+        namespace,
+        PLURAL,
+        name,
+    )
 
 
 def write_status(kube: Kube, namespace: str, name: str, status: CanaryStatus) -> bool:
@@ -46,7 +60,11 @@ def write_status(kube: Kube, namespace: str, name: str, status: CanaryStatus) ->
             return True
         live["status"] = body_status
         try:
-            raw(
+            written(
+                kube,
+                PLURAL,
+                namespace,
+                name,
                 kube.custom.replace_namespaced_custom_object_status,
                 GROUP,
                 VERSION,
@@ -121,7 +139,11 @@ def set_finalizer(kube: Kube, canary_obj: JSON, finalizer: str, present: bool) -
     if (finalizer in finalizers) == present:
         return
     wanted = [*finalizers, finalizer] if present else [f for f in finalizers if f != finalizer]
-    raw(
+    written(
+        kube,
+        PLURAL,
+        metadata["namespace"],
+        metadata["name"],
         kube.custom.patch_namespaced_custom_object,
         GROUP,
         VERSION,

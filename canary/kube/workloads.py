@@ -7,7 +7,16 @@ from typing import Any
 
 from canary.api.canary import Canary
 from canary.kube import objects, takeover
-from canary.kube.client import JSON_PATCH, MERGE_PATCH, Kube, is_conflict, raw, read
+from canary.kube.client import (
+    JSON_PATCH,
+    MERGE_PATCH,
+    Kube,
+    cached_read,
+    is_conflict,
+    raw,
+    read,
+    written,
+)
 from canary.kube.names import Names, is_owned_by
 from canary.kube.revision import (
     ConfigRefs,
@@ -57,10 +66,23 @@ def check_owned(
 
 
 def read_deployment(kube: Kube, namespace: str, name: str) -> JSON | None:
-    return read(kube.apps.read_namespaced_deployment, name, namespace)
+    """The Deployment, from the cache when it holds the namespace (see cached_read)."""
+    return cached_read(
+        kube, "deployments", namespace, name, kube.apps.read_namespaced_deployment, name, namespace
+    )
 
 
 def _read_config(kube: Kube, namespace: str, kind: str, name: str) -> JSON | None:
+    """A tracked config, read with GET unless the metadata-only watch answers for it.
+
+    That watch says whether the config exists and at which version: an absent one costs no
+    request, and a ConfigMap read earlier at the same version is reused. A present Secret is
+    always read: its data is never held between reconciles.
+    """
+    plural = "configmaps" if kind == "configmap" else "secrets"
+    known, kept = kube.cache.kept(plural, namespace, name)
+    if known and (kept is None or kind == "configmap"):
+        return kept
     call = (
         kube.core.read_namespaced_config_map
         if kind == "configmap"
@@ -69,6 +91,8 @@ def _read_config(kube: Kube, namespace: str, kind: str, name: str) -> JSON | Non
     config = read(call, name, namespace)
     if config is not None:
         config.setdefault("kind", "ConfigMap" if kind == "configmap" else "Secret")
+        if kind == "configmap":
+            kube.cache.keep(plural, config)
     return config
 
 
@@ -174,7 +198,15 @@ def ensure_primary(
         return
     replicas = desired_replicas(target, None)
     body = objects.primary_deployment(canary, target, renamed, revision, replicas)
-    raw(kube.apps.create_namespaced_deployment, names.namespace, body)
+    written(
+        kube,
+        "deployments",
+        names.namespace,
+        names.primary,
+        kube.apps.create_namespaced_deployment,
+        names.namespace,
+        body,
+    )
 
 
 def promote(
@@ -206,7 +238,16 @@ def promote(
         body.pop("status", None)
         body["spec"].update(spec)
         try:
-            raw(kube.apps.replace_namespaced_deployment, names.primary, names.namespace, body)
+            written(
+                kube,
+                "deployments",
+                names.namespace,
+                names.primary,
+                kube.apps.replace_namespaced_deployment,
+                names.primary,
+                names.namespace,
+                body,
+            )
             return
         except Exception as error:
             if not is_conflict(error):
@@ -217,7 +258,11 @@ def promote(
 def scale(kube: Kube, deployment: JSON, replicas: int) -> None:
     """Set the replicas of the Deployment as read (a 409 if it changed since)."""
     meta = deployment["metadata"]
-    raw(
+    written(
+        kube,
+        "deployments",
+        meta["namespace"],
+        meta["name"],
         kube.apps.patch_namespaced_deployment,
         meta["name"],
         meta["namespace"],
@@ -308,9 +353,17 @@ def ensure_services(kube: Kube, canary: Canary, target: JSON) -> None:
 
 def _ensure_service(kube: Kube, canary: Canary, desired: JSON) -> None:
     name, namespace = desired["metadata"]["name"], desired["metadata"]["namespace"]
-    live = read(kube.core.read_namespaced_service, name, namespace)
+    live = _read_service(kube, namespace, name)
     if live is None:
-        raw(kube.core.create_namespaced_service, namespace, desired)
+        written(
+            kube,
+            "services",
+            namespace,
+            name,
+            kube.core.create_namespaced_service,
+            namespace,
+            desired,
+        )
         return
     ops = _service_ops(live, desired)
     if not ops:
@@ -319,20 +372,39 @@ def _ensure_service(kube: Kube, canary: Canary, desired: JSON) -> None:
         ops = takeover.record_ops(live, takeover.record_for_service(live)) + ops
     # The resourceVersion makes the patch conditional: a concurrent change is a 409, not a mix.
     ops.insert(0, _precondition(live))
-    raw(kube.core.patch_namespaced_service, name, namespace, ops, _content_type=JSON_PATCH)
+    _patch_service(kube, namespace, name, ops)
 
 
 def restore_services(kube: Kube, canary: Canary) -> None:
     """Put back the selector and ports of every taken-over Service, and forget the record."""
     names = Names.of(canary)
     for name in (names.apex, names.primary_service, names.canary_service):
-        live = read(kube.core.read_namespaced_service, name, names.namespace)
+        live = _read_service(kube, names.namespace, name)
         original = takeover.original_of(live) if live is not None else None
         if live is None or original is None:
             continue
         ops = [_precondition(live)]
         ops += [_replace(live["spec"], field, value) for field, value in original.items()]
         ops.append({"op": "remove", "path": takeover.annotation_path()})
-        raw(
-            kube.core.patch_namespaced_service, name, names.namespace, ops, _content_type=JSON_PATCH
-        )
+        _patch_service(kube, names.namespace, name, ops)
+
+
+def _read_service(kube: Kube, namespace: str, name: str) -> JSON | None:
+    return cached_read(
+        kube, "services", namespace, name, kube.core.read_namespaced_service, name, namespace
+    )
+
+
+def _patch_service(kube: Kube, namespace: str, name: str, ops: list[JSON]) -> None:
+    """A JSON patch whose first op carries the resourceVersion read (a 409 if it moved since)."""
+    written(
+        kube,
+        "services",
+        namespace,
+        name,
+        kube.core.patch_namespaced_service,
+        name,
+        namespace,
+        ops,
+        _content_type=JSON_PATCH,
+    )

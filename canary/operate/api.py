@@ -134,7 +134,7 @@ class Api:
             text = (
                 f"the Canary CRDs are not installed in this cluster (context "
                 f"{self.connection.context!r}): the API server does not serve {resource}. "
-                "Install them with `kubectl apply -f crds/` (or `canary crds | kubectl apply -f -`)."
+                "Install them with `kubectl apply -k crds/` (or `canary crds | kubectl apply -f -`)."
             )
         elif code == 404 and f"/{PLURAL}/" in path:
             text = (

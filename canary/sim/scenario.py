@@ -111,6 +111,74 @@ class RequestAt(Model):
     kind: RequestKind
 
 
+class PrometheusModel(Model):
+    """How the controller's Prometheus sees the traffic: scrapes, rate() windows, ingestion lag."""
+
+    exact: bool = Field(
+        False,
+        description=(
+            "Measure exact per-second counts instead (no scrapes, no rate() extrapolation, "
+            "latency quantiles from exact samples): the simulator before the Prometheus model."
+        ),
+    )
+    scrape_interval: Duration = Field(
+        "15s",
+        description=(
+            "How often Prometheus scrapes each pod's sidecar; 15s is the global scrape_interval "
+            "of Istio's sample Prometheus (samples/addons). Whole seconds."
+        ),
+    )
+    phase: Duration | None = Field(
+        None,
+        description=(
+            "When, within each scrape interval, every pod is scraped; unset draws one phase per "
+            "pod from the seed, as Prometheus spreads its targets over the interval."
+        ),
+    )
+    query_lag: Duration = Field(
+        "1s",
+        description=(
+            "A query at time t sees only samples scraped at t minus this or earlier: a scrape "
+            "is queryable once it has been ingested."
+        ),
+    )
+    pods: int = Field(
+        2,
+        ge=1,
+        le=100,
+        description="Pods of each side, each its own series (the seed Deployment runs 2).",
+    )
+
+    @field_validator("scrape_interval")
+    @classmethod
+    def _whole_seconds(cls, value: str) -> str:
+        seconds = parse_duration(value)
+        if seconds < 1 or seconds != int(seconds) or seconds > 3600:
+            raise ValueError("must be whole seconds, from 1s to 1h")
+        return value
+
+    @model_validator(mode="after")
+    def _phase_within_interval(self) -> PrometheusModel:
+        if self.phase is not None:
+            phase = parse_duration(self.phase)
+            if phase != int(phase) or phase >= parse_duration(self.scrape_interval):
+                raise ValueError(
+                    f"phase ({self.phase}) must be whole seconds below scrapeInterval "
+                    f"({self.scrape_interval})"
+                )
+        if parse_duration(self.query_lag) > 3600:
+            raise ValueError(f"queryLag ({self.query_lag}) must be at most 1h")
+        return self
+
+    @property
+    def interval_seconds(self) -> int:
+        return int(parse_duration(self.scrape_interval))
+
+    @property
+    def lag_seconds(self) -> float:
+        return parse_duration(self.query_lag)
+
+
 class Scenario(Model):
     """A synthetic world for one rollout. Times count from the moment the new revision appears."""
 
@@ -124,6 +192,10 @@ class Scenario(Model):
     canary: Side = Field(default_factory=Side)
     gates: list[GateOpening] = Field(default_factory=list)
     requests: list[RequestAt] = Field(default_factory=list)
+    prometheus: PrometheusModel = Field(
+        default_factory=PrometheusModel,
+        description="How the metrics are observed; the Prometheus model unless `exact: true`.",
+    )
 
     @field_validator("duration")
     @classmethod

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
 from canary.analysis.results import CheckResult
-from canary.api.canary import Canary, Metric, Phase, WebhookType
+from canary.api.canary import Canary, Phase, WebhookType
 from canary.api.common import parse_duration
 from canary.engine.engine import decide, needs
 from canary.engine.types import (
@@ -23,17 +23,15 @@ from canary.engine.types import (
     ScaleCanary,
     SetRoutes,
 )
-from canary.metrics.evaluate import Readings, evaluate
-from canary.metrics.results import Reading, Series
-from canary.protocols import Sample
+from canary.metrics.evaluate import evaluate
+from canary.sim.observer import Observer
+from canary.sim.observer import observer as make_observer
 from canary.sim.scenario import RequestAt, Scenario, Side
-from canary.sim.traffic import SideSeries, Traffic, latency_quantile, success_rate
+from canary.sim.traffic import Traffic
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 """The virtual clock's origin: the moment the new revision appears."""
 OLD, NEW = "rev-v1", "rev-v2"
-JUDGE_BUCKET_SECONDS = 10
-Measure = Callable[[SideSeries, int, int], float | None]
 FINAL_PHASES = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.ABORTED})
 
 
@@ -117,6 +115,7 @@ def simulate(canary: Canary, scenario: Scenario, seed: int = 1) -> Outcome:
     """Initializes the canary on v1, then rolls out v2 until it is promoted or rolled back."""
     rng = np.random.default_rng(seed)
     world = World(scenario, rng)
+    observer = make_observer(scenario, world.traffic, seed)
     canary = _initialized(canary)
     limit = int(parse_duration(scenario.duration))
     requests = sorted(scenario.requests, key=lambda r: parse_duration(r.at))
@@ -136,13 +135,13 @@ def simulate(canary: Canary, scenario: Scenario, seed: int = 1) -> Outcome:
         )
         analysis, traffic = None, None
         if wanted.analysis:
-            analysis = _analyze(canary, world.traffic, now, rng)
+            analysis = _analyze(canary, observer, now)
         if wanted.analysis or wanted.traffic_since is not None:
             # The engine's window (canary.engine.types.traffic_window; whole seconds here).
             since = last_analysis
             if wanted.traffic_since is not None:
                 since = int((wanted.traffic_since - EPOCH).total_seconds())
-            traffic = world.traffic.sample(since, now)
+            traffic = observer.traffic(since, now)
             last_analysis = now
         obs = Observations(
             now=EPOCH + timedelta(seconds=now),
@@ -182,43 +181,8 @@ def _initialized(canary: Canary) -> Canary:
     return canary.model_copy(update={"status": status})
 
 
-def _analyze(
-    canary: Canary, traffic: Traffic, now: int, rng: np.random.Generator
-) -> list[CheckResult]:
-    return [evaluate(m, _measure(m, traffic, now, rng)) for m in canary.spec.analysis.metrics]
-
-
-def _measure(metric: Metric, traffic: Traffic, now: int, rng: np.random.Generator) -> Readings:
-    """The built-in metrics computed from the simulated requests; templates have no data here."""
-    since = max(0, now - int(parse_duration(metric.interval)))
-    if metric.name == "request-success-rate" and metric.template_ref is None:
-        return _measured(metric, traffic, since, now, lambda s, a, b: success_rate(s, a, b))
-    if metric.name == "request-duration" and metric.template_ref is None:
-        measure: Measure = lambda s, a, b: latency_quantile(s, a, b, rng)  # noqa: E731
-        return _measured(metric, traffic, since, now, measure)
-    return Readings(canary=Reading(None, "the simulator computes only the built-in metrics"))
-
-
-def _measured(metric: Metric, traffic: Traffic, since: int, now: int, value: Measure) -> Readings:
-    """The metric over the window for each side, and per-bucket samples when a judge needs them."""
-    buckets = range(since, now, JUDGE_BUCKET_SECONDS)
-
-    def reading(series: SideSeries) -> Reading:
-        measured = value(series, since, now)
-        return Reading(measured, "" if measured is not None else "no requests in the window")
-
-    def samples(series: SideSeries) -> Series:
-        points = ((b, value(series, b, min(b + JUDGE_BUCKET_SECONDS, now))) for b in buckets)
-        return Series(tuple(Sample(float(t), v) for t, v in points if v is not None))
-
-    # Only the judge reads samples; drawing them for every metric made short intervals slow.
-    judged = metric.judge is not None
-    return Readings(
-        canary=reading(traffic.canary),
-        primary=reading(traffic.primary),
-        canary_series=samples(traffic.canary) if judged else None,
-        primary_series=samples(traffic.primary) if judged else None,
-    )
+def _analyze(canary: Canary, observer: Observer, now: int) -> list[CheckResult]:
+    return [evaluate(m, observer.metric(m, now)) for m in canary.spec.analysis.metrics]
 
 
 def _gate(scenario: Scenario, gate: WebhookType, now: int) -> GateResult:

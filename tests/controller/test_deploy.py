@@ -1,11 +1,12 @@
-"""deploy/*.yaml are valid, and their RBAC is exactly what the controller uses: derived from every request of the scenario suite.
+"""The RBAC of both installs is exactly what the controller uses: derived from every request of the scenario suite.
 
 The emulator records every request. The whole scenario suite (every scenario of test_scenarios,
 test_autoscaling and test_ownership), a rollout with credentials read from Secrets, and the
 running controller (cluster-wide and namespaced, with leader election) are replayed here; the
 RBAC rules those requests need, computed as kube-apiserver's authorizer sees them, must equal the
-rules granted by deploy/controller.yaml and by each Role of deploy/controller-namespaced.yaml:
-a grant too many or too few fails.
+rules that the rendered installs grant the controller's ServiceAccount, binding by binding:
+`kubectl kustomize deploy/` (cluster-wide) and `kubectl kustomize deploy/namespaced/`. A grant too
+many or too few fails. That every rendered object is valid: tests/install/test_kustomize.py.
 """
 
 from __future__ import annotations
@@ -20,9 +21,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import kubernetes_validate
 import pytest
-import yaml
 
 from canary.controller.reconcile import Reconciler
 from canary.controller.runtime import Controller, Options
@@ -32,6 +31,7 @@ from canary.kube.istio import IstioRouter
 from canary.kube.sources import KubeSecrets, KubeTemplates
 from canary.metrics.analyzer import MetricAnalyzer, PrometheusProviders
 from canary.metrics.prometheus import PrometheusProvider
+from canary.notify.sources import KubeAlertProviders
 from canary.sandbox import testing
 from canary.sandbox.api import Request
 from canary.sandbox.audit import Attributes, attributes
@@ -46,29 +46,14 @@ from tests.controller.kube_harness import (
     scenario_key,
 )
 from tests.controller.test_runtime import api_client
+from tests.install.kustomize import CLUSTER_WIDE, NAMESPACED, needs_kubectl, render
 
 pytestmark = ON_A_CLUSTER
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
-CLUSTER_WIDE = DEPLOY / "controller.yaml"
-NAMESPACED = DEPLOY / "controller-namespaced.yaml"
 SCENARIO_MODULES: tuple[ModuleType, ...] = (test_scenarios, test_autoscaling, test_ownership)
 Rule = tuple[str, str, str]
 """(apiGroup, resource[/subresource], verb)."""
 _namespaces = itertools.count(1)
-
-
-def _documents(path: Path) -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all(path.read_text()) if d]
-
-
-@pytest.mark.parametrize(
-    ("path", "document"),
-    [(p, d) for p in (CLUSTER_WIDE, NAMESPACED) for d in _documents(p)],
-    ids=lambda v: v.name if isinstance(v, Path) else f"{v['kind']}-{v['metadata']['name']}",
-)
-def test_every_deploy_manifest_is_valid(path: Path, document: dict[str, Any]) -> None:
-    kubernetes_validate.validate(document, "1.30", strict=True)
 
 
 def _rules(document: dict[str, Any]) -> set[Rule]:
@@ -81,13 +66,32 @@ def _rules(document: dict[str, Any]) -> set[Rule]:
     }
 
 
+CONTROLLER = {"kind": "ServiceAccount", "name": "canary-controller", "namespace": "canary-system"}
+
+
 def _granted(path: Path) -> dict[str, set[Rule]]:
-    """Rules by where they apply: "*" for a ClusterRole, else the Role's namespace."""
+    """The controller's rules by where they apply, following every binding of its ServiceAccount.
+
+    "*" for a ClusterRoleBinding, else the RoleBinding's namespace: a RoleBinding grants its Role,
+    or a ClusterRole's rules, in its own namespace only.
+    """
+    documents = render(path)
+    roles = {
+        (d["kind"], d["metadata"].get("namespace", ""), d["metadata"]["name"]): _rules(d)
+        for d in documents
+        if d["kind"] in ("ClusterRole", "Role")
+    }
     grants: dict[str, set[Rule]] = {}
-    for document in _documents(path):
-        if document["kind"] in ("ClusterRole", "Role"):
-            scope = document["metadata"].get("namespace", "*")
-            grants.setdefault(scope, set()).update(_rules(document))
+    for binding in documents:
+        if binding["kind"] not in ("ClusterRoleBinding", "RoleBinding"):
+            continue
+        if CONTROLLER not in binding["subjects"]:
+            continue
+        scope = binding["metadata"].get("namespace", "*")
+        ref = binding["roleRef"]
+        key = (ref["kind"], "" if ref["kind"] == "ClusterRole" else scope, ref["name"])
+        assert key in roles, f"{binding['metadata']['name']} binds {key}, which is not installed"
+        grants.setdefault(scope, set()).update(roles[key])
     return grants
 
 
@@ -218,6 +222,20 @@ def _run_controller(harness: Harness, namespaces: list[str]) -> list[Request]:
     return harness.controller_requests[before:]
 
 
+def _read_alert_provider(harness: Harness) -> list[Request]:
+    """The dispatcher's read of the AlertProvider a Canary names (canary.notify.sources), by name.
+
+    No scenario of SCENARIO_MODULES sends notifications; test_notifications wires its own
+    dispatcher, so the read is recorded here through the controller's own source.
+    """
+    kube = Kube.of(api_client(harness.env))
+    before = len(harness.controller_requests)
+    with harness.recording():
+        KubeAlertProviders(kube).get(harness.namespace, "team")
+    kube.api.close()  # type: ignore[no-untyped-call]
+    return harness.controller_requests[before:]
+
+
 RBAC_TIMEOUT = pytest.mark.timeout(900)
 """Standalone, the derivation runs the whole scenario suite itself."""
 
@@ -227,6 +245,8 @@ def recorded(env: testing.Environment) -> dict[str, list[Request]]:
     """The controller's requests: the scenario suite, and the running controller both ways."""
     env.require_emulator()
     scenarios = _run_scenarios(env)
+    with Harness.start(env, _new_namespace(env)) as harness:
+        scenarios += _read_alert_provider(harness)
     with Harness.start(env, _new_namespace(env)) as harness:
         cluster = _run_controller(harness, [])
     with Harness.start(env, _new_namespace(env)) as harness:
@@ -247,20 +267,27 @@ def _explain(needed: set[Rule], granted: set[Rule]) -> str:
     return f"too few: {sorted(needed - granted)}; too many: {sorted(granted - needed)}"
 
 
+TEMPLATES = ("canary.dev", "metrictemplates", "get")
+
+
 @runs_last
 @RBAC_TIMEOUT
+@needs_kubectl
 def test_the_cluster_wide_rbac_is_exactly_what_the_controller_uses(
     recorded: dict[str, list[Request]],
 ) -> None:
     needed = _needed(recorded["scenarios"] + recorded["cluster"])
     grants = _granted(CLUSTER_WIDE)
+    assert set(grants) == {"*", "canary-system"}
     assert needed - LEASES == grants["*"], _explain(needed - LEASES, grants["*"])
     assert needed & LEASES == grants["canary-system"] == LEASES
     assert ("", "secrets", "get") in needed  # credentials and tracked configs: one by one
+    assert ("canary.dev", "alertproviders", "get") in needed
 
 
 @runs_last
 @RBAC_TIMEOUT
+@needs_kubectl
 def test_the_namespaced_rbac_is_exactly_what_the_controller_uses_in_its_namespaces(
     recorded: dict[str, list[Request]],
 ) -> None:
@@ -273,15 +300,15 @@ def test_the_namespaced_rbac_is_exactly_what_the_controller_uses_in_its_namespac
     assert not outside, f"requests outside the watched namespace: {outside}"
     needed = _needed(recorded["scenarios"] + recorded["namespaced"])
     grants = _granted(NAMESPACED)
-    assert "*" not in grants, "the namespaced install must not hold a ClusterRole"
-    assert grants.pop("canary-system") == needed & LEASES == LEASES
+    assert "*" not in grants, "the namespaced install must not bind a ClusterRole cluster-wide"
+    # Its own namespace: the Lease, and the shared MetricTemplates of policies/ (read by name).
+    assert TEMPLATES in needed
+    assert grants.pop("canary-system") == needed & LEASES | {TEMPLATES} == LEASES | {TEMPLATES}
     assert set(grants) == {"apps", "payments"}
     for namespace, rules in grants.items():
         assert needed - LEASES == rules, f"{namespace}: {_explain(needed - LEASES, rules)}"
-    args = next(d for d in _documents(NAMESPACED) if d["kind"] == "Deployment")["spec"]["template"][
-        "spec"
-    ]["containers"][0]["args"]
-    assert {a.split("=", 1)[1] for a in args if a.startswith("--namespace=")} == set(grants)
+    config = next(d for d in render(NAMESPACED) if d["kind"] == "ConfigMap")
+    assert set(config["data"]["CANARY_NAMESPACES"].split(",")) == set(grants)
 
 
 @runs_last

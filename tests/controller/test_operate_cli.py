@@ -320,7 +320,7 @@ def test_without_the_crds_the_error_says_to_install_them(tmp_path: Path) -> None
             code = cli.main(["list", "--kubeconfig", str(bare.kubeconfig)])
     assert code == 3
     assert "the Canary CRDs are not installed" in out.getvalue()
-    assert "kubectl apply -f crds/" in out.getvalue()
+    assert "kubectl apply -k crds/" in out.getvalue()
 
 
 def test_without_a_kubeconfig_the_error_says_where_it_looked(

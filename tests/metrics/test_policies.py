@@ -37,6 +37,8 @@ def templates() -> list[MetricTemplate]:
     found = []
     for path in sorted(POLICIES.glob("*.yaml")):
         for document in read_documents(path):
+            if not document.is_ours:
+                continue  # policies/kustomization.yaml, which lists them for deploy/
             parsed = parse(document)
             if isinstance(parsed, MetricTemplate):
                 found.append(parsed)

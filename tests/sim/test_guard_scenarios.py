@@ -33,6 +33,9 @@ def world(canary_error_rate: float, *, rps: float = 50, **extra: Any) -> Scenari
             "traffic": [{"rps": rps}],
             "primary": {"errorRate": 0.001},
             "canary": {"errorRate": canary_error_rate, "readyAfter": "20s"},
+            # Exact counts: these scenarios are about the engine's rules, not Prometheus' view
+            # (a guard shorter than two scrapes would read empty windows there).
+            "prometheus": {"exact": True},
             **extra,
         }
     )
