@@ -26,6 +26,7 @@ from canary.api.canary import Canary
 from canary.api.crdgen import write_crds
 from canary.controller.reconcile import Reconciler
 from canary.controller.runtime import Controller, Options
+from canary.engine.types import TrafficSample
 from canary.kube.client import Kube, raw, read
 from canary.kube.istio import IstioRouter
 from canary.protocols import AnalysisOutcome
@@ -55,7 +56,14 @@ def fault_plan(rate: float, seed: int) -> FaultPlan:
 class VerdictByName:
     """Canaries named `bad-*` fail every check; the others pass."""
 
-    def analyze(self, canary: Canary, at: datetime) -> AnalysisOutcome:
+    def traffic(
+        self, canary: Canary, at: datetime, *, since: datetime | None = None
+    ) -> TrafficSample | None:
+        return None  # the sequential test's guard sees no traffic here
+
+    def analyze(
+        self, canary: Canary, at: datetime, *, traffic_since: datetime | None = None
+    ) -> AnalysisOutcome:
         verdict = Verdict.FAIL if canary.metadata.name.startswith("bad-") else Verdict.PASS
         value = 50.0 if verdict == Verdict.FAIL else 100.0
         results = [

@@ -38,7 +38,7 @@ class MetricProviderError(Exception):
 
 @dataclass(frozen=True)
 class AnalysisOutcome:
-    """Every metric's result for one interval, and the traffic seen by each side."""
+    """Every metric's result for one interval, and the traffic seen by each side in the window."""
 
     results: Sequence[CheckResult]
     traffic: TrafficSample | None
@@ -47,7 +47,19 @@ class AnalysisOutcome:
 class Analyzer(Protocol):
     """Runs a Canary's analysis at a point in time."""
 
-    def analyze(self, canary: Canary, at: datetime) -> AnalysisOutcome: ...
+    def analyze(
+        self, canary: Canary, at: datetime, *, traffic_since: datetime | None = None
+    ) -> AnalysisOutcome:
+        """Every metric at `at`; the traffic as `traffic(canary, at, since=traffic_since)`."""
+        ...
+
+    def traffic(
+        self, canary: Canary, at: datetime, *, since: datetime | None = None
+    ) -> TrafficSample | None:
+        """Each side's requests and 5xx over `traffic_window(since, at)` (the engine's
+        Needs.traffic_since), or over the analysis interval ending at `at` without `since`;
+        None when the metrics server cannot tell."""
+        ...
 
 
 class TrafficRouter(Protocol):

@@ -1,35 +1,53 @@
-"""Wald's sequential probability ratio test of the canary's failures against the primary's.
+"""An always-valid sequential test of the canary's failures against the primary's (SPRT, mixture SPRT).
 
-Conditioned on the number of failures seen in an interval, each failure is the canary's with
-probability pi(r) = r*w / (r*w + 1 - w), where w is the canary's share of the interval's requests
+Conditioned on the number of failures seen in a window, each failure is the canary's with
+probability pi(r) = r*w / (r*w + 1 - w), where w is the canary's share of the window's requests
 and r the ratio of the canary's error rate to the primary's. Conditioning removes the unknown
-baseline error rate, so the test only needs the ratio: H0 r = tolerated_ratio (no regression)
-against H1 r = min_effect (a regression worth a rollback). Each interval adds its own
-log-likelihood ratio with its own w, so the traffic split may change between steps.
+baseline error rate, so the test only needs the ratio: H0 r <= tolerated_ratio (no regression)
+against H1 r >= min_effect (a regression worth a rollback). Each window adds its own
+log-likelihood ratio with its own w, so the traffic split may change between windows.
 
-The test stops at the first interval whose cumulative LLR leaves (log B, log A), with Wald's
-A = (1 - beta) / alpha and B = beta / (1 - alpha): alpha is the false-rollback rate (deciding
-"regression" when r = tolerated_ratio) and beta the false-promotion rate (deciding
-"no_regression" when r = min_effect). Decisions are only taken at interval ends, so the
-overshoot makes the real error rates at most, and usually below, the configured ones.
+Two one-sided statistics run side by side:
+
+- "regression": a mixture likelihood ratio over a grid of ratios r_k = min_effect * 2^k up to
+  max_effect (half the prior weight on min_effect, the rest spread evenly), the mixture SPRT of
+  Robbins (1970, "Statistical methods related to the law of the iterated logarithm", Ann. Math.
+  Statist. 41) as used for always-valid A/B tests by Johari, Koomen, Pekelis and Walsh (2017,
+  "Peeking at A/B tests", KDD). Large regressions (50x-200x) cross it after a few failures.
+- "no regression": the simple likelihood ratio of r = tolerated_ratio against r = min_effect.
+
+Why the bounds hold whatever the monitoring: the binomial's natural parameter is linear in
+log r, so under H0 (r <= tolerated) each per-failure likelihood ratio has expectation <= 1 and
+every LR (and any mixture of them) is a nonnegative supermartingale; Ville's inequality (1939,
+"Etude critique de la notion de collectif") gives P(ever >= 1/alpha) <= alpha, for any number of
+looks at any times. Symmetrically under r >= min_effect the inverse LR of the "no regression"
+side is a supermartingale and P(ever <= beta) <= beta. So the bounds are Ville's, log(1/alpha)
+and log(beta), rather than Wald's log((1-beta)/alpha) and log(beta/(1-alpha)) (Wald, 1945,
+"Sequential tests of statistical hypotheses", Ann. Math. Statist. 16), which assume one look
+per observation; numerically they differ by less than 0.05 at the defaults.
 With no failures on either side there is no evidence either way: the test continues.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import optimize
+from scipy.special import logsumexp
 
 from canary.analysis.results import CheckResult, Verdict, format_number
 
 Decision = Literal["regression", "no_regression", "continue"]
 FloatArray = NDArray[np.float64]
+
+MIN_EFFECT_PRIOR = 0.5
+"""The mixture's prior weight on min_effect itself: the price of the mixture at r = min_effect is
+log(1/0.5) = 0.69 nats (a few more failures), against log(2 (K-1)) at the larger ratios."""
 
 
 @dataclass(frozen=True)
@@ -37,13 +55,15 @@ class SequentialConfig:
     """Error rates and effect sizes of the test."""
 
     false_rollback_rate: float = 0.01
-    """alpha: probability of deciding "regression" when the canary is no worse (r = tolerated)."""
+    """alpha: probability of ever deciding "regression" when the canary is no worse."""
     false_promotion_rate: float = 0.05
-    """beta: probability of deciding "no_regression" when r = min_effect."""
+    """beta: probability of ever deciding "no_regression" when r >= min_effect."""
     min_effect: float = 2.0
     """The smallest ratio of canary to primary error rate worth detecting (H1)."""
     tolerated_ratio: float = 1.0
     """The ratio still taken as "no regression" (H0); above 1 tolerates a slightly worse canary."""
+    max_effect: float = 256.0
+    """The largest ratio of the regression side's mixture grid (min_effect * 2^k up to this)."""
 
     def __post_init__(self) -> None:
         for name in ("false_rollback_rate", "false_promotion_rate"):
@@ -58,18 +78,35 @@ class SequentialConfig:
 
     @property
     def upper_bound(self) -> float:
-        """log A: at or above it the test decides "regression"."""
-        return math.log((1 - self.false_promotion_rate) / self.false_rollback_rate)
+        """log(1/alpha), Ville's: at or above it (the mixture LLR) the test decides "regression"."""
+        return math.log(1 / self.false_rollback_rate)
 
     @property
     def lower_bound(self) -> float:
-        """log B: at or below it the test decides "no_regression"."""
-        return math.log(self.false_promotion_rate / (1 - self.false_rollback_rate))
+        """log(beta), Ville's: at or below it (the LLR at min_effect) it decides "no_regression"."""
+        return math.log(self.false_promotion_rate)
+
+    @property
+    def ratios(self) -> tuple[float, ...]:
+        """The regression side's grid: min_effect, 2*min_effect, ... up to max_effect."""
+        grid = [self.min_effect]
+        while grid[-1] * 2 <= self.max_effect:
+            grid.append(grid[-1] * 2)
+        return tuple(grid)
+
+    @property
+    def log_weights(self) -> FloatArray:
+        """The mixture's log prior weights over `ratios` (they sum to 1)."""
+        k = len(self.ratios)
+        if k == 1:
+            return np.zeros(1)
+        rest = (1 - MIN_EFFECT_PRIOR) / (k - 1)
+        return np.log(np.array([MIN_EFFECT_PRIOR] + [rest] * (k - 1), dtype=np.float64))
 
 
 @dataclass(frozen=True)
 class Interval:
-    """Counts for one analysis interval; fractional counts (rates times time) are accepted."""
+    """Counts for one window; fractional counts (rates times time) are accepted."""
 
     canary_requests: float
     canary_failures: float
@@ -79,7 +116,11 @@ class Interval:
 
 @dataclass(frozen=True)
 class SequentialResult:
-    """The decision, the LLR that gave it, the bounds, a reason in words and evidence."""
+    """The decision, the LLR that gave it, the bounds, a reason in words and evidence.
+
+    `llr` is the LLR at min_effect (the "no regression" side) and `mixture_llr` the regression
+    side's mixture LLR.
+    """
 
     decision: Decision
     llr: float
@@ -87,6 +128,7 @@ class SequentialResult:
     upper_bound: float
     reason: str
     evidence: Mapping[str, object] = field(default_factory=dict)
+    mixture_llr: float = 0.0
 
     def to_check(self, name: str = "sequential-failures") -> CheckResult:
         """regression -> FAIL, no_regression -> PASS, continue -> HOLD."""
@@ -106,7 +148,12 @@ class SequentialResult:
                 f"{format_number(self.lower_bound)} < LLR < {format_number(self.upper_bound)}"
             ),
             reason=self.reason,
-            evidence={**self.evidence, "decision": self.decision, "llr": self.llr},
+            evidence={
+                **self.evidence,
+                "decision": self.decision,
+                "llr": self.llr,
+                "mixtureLlr": self.mixture_llr,
+            },
         )
 
 
@@ -123,30 +170,59 @@ def llr_increments(
     primary_requests: ArrayLike,
     primary_failures: ArrayLike,
     config: SequentialConfig,
+    ratio: ArrayLike | None = None,
 ) -> FloatArray:
-    """Each interval's log-likelihood ratio (vectorised; intervals missing a side add 0)."""
+    """Each window's log-likelihood ratio of `ratio` (default min_effect) against the tolerated
+    ratio; vectorised and broadcast (windows missing a side add 0)."""
     n_c = np.asarray(canary_requests, dtype=np.float64)
     f_c = np.asarray(canary_failures, dtype=np.float64)
     n_p = np.asarray(primary_requests, dtype=np.float64)
     f_p = np.asarray(primary_failures, dtype=np.float64)
     both_sides = (n_c > 0) & (n_p > 0)
-    # Without both sides w is 0 or 1, every failure's owner is known and the interval says nothing.
+    # Without both sides w is 0 or 1, every failure's owner is known and the window says nothing.
     w = np.where(both_sides, n_c / np.where(both_sides, n_c + n_p, 1.0), 0.5)
     pi0 = canary_share_of_failures(config.tolerated_ratio, w)
-    pi1 = canary_share_of_failures(config.min_effect, w)
+    pi1 = canary_share_of_failures(config.min_effect if ratio is None else ratio, w)
     increments = f_c * np.log(pi1 / pi0) + f_p * np.log((1 - pi1) / (1 - pi0))
     return np.asarray(np.where(both_sides, increments, 0.0), dtype=np.float64)
 
 
-def first_crossing(
-    cumulative_llr: FloatArray, config: SequentialConfig
-) -> tuple[NDArray[np.int64], NDArray[np.int8]]:
-    """Index of the first interval (last axis) whose LLR leaves the bounds, and the side.
+def grid_llr_increments(
+    canary_requests: ArrayLike,
+    canary_failures: ArrayLike,
+    primary_requests: ArrayLike,
+    primary_failures: ArrayLike,
+    config: SequentialConfig,
+) -> FloatArray:
+    """Each window's LLR at every ratio of `config.ratios`: shape (*windows, len(ratios))."""
+    n_c, f_c, n_p, f_p = (
+        np.asarray(c, dtype=np.float64)[..., None]
+        for c in (canary_requests, canary_failures, primary_requests, primary_failures)
+    )
+    ratios = np.asarray(config.ratios, dtype=np.float64)
+    return llr_increments(n_c, f_c, n_p, f_p, config, ratio=ratios)
 
-    Returns (index, side) with side +1 for regression, -1 for no regression, 0 for undecided
-    (index is then the last interval). Vectorised so simulations use the same code as the engine.
+
+def mixture_llr(grid_llrs: ArrayLike, config: SequentialConfig) -> FloatArray:
+    """log sum_k p_k exp(LLR_k) over the last axis: the regression side's mixture LLR."""
+    llrs = np.asarray(grid_llrs, dtype=np.float64)
+    return np.asarray(logsumexp(llrs + config.log_weights, axis=-1), dtype=np.float64)
+
+
+def first_crossing(
+    cumulative_llr: FloatArray,
+    config: SequentialConfig,
+    regression_llr: FloatArray | None = None,
+) -> tuple[NDArray[np.int64], NDArray[np.int8]]:
+    """Index of the first window (last axis) whose LLR leaves the bounds, and the side.
+
+    `cumulative_llr` is compared with the lower bound, and `regression_llr` (the mixture; by
+    default `cumulative_llr` itself, the simple SPRT) with the upper bound. Returns (index, side)
+    with side +1 for regression, -1 for no regression, 0 for undecided (index is then the last
+    window). Vectorised so simulations use the same code as the engine.
     """
-    above = cumulative_llr >= config.upper_bound
+    upper_series = cumulative_llr if regression_llr is None else regression_llr
+    above = upper_series >= config.upper_bound
     below = cumulative_llr <= config.lower_bound
     crossed = above | below
     any_crossed = crossed.any(axis=-1)
@@ -157,16 +233,25 @@ def first_crossing(
     return index, side
 
 
+def decide_state(grid_llrs: Sequence[float], config: SequentialConfig) -> Decision:
+    """The decision for the cumulative LLRs at `config.ratios` (the engine keeps these)."""
+    if float(mixture_llr(np.asarray(grid_llrs), config)) >= config.upper_bound:
+        return "regression"
+    if grid_llrs[0] <= config.lower_bound:
+        return "no_regression"
+    return "continue"
+
+
 def sequential_test(
     observations: Iterable[Interval | tuple[float, float, float, float]],
     config: SequentialConfig = SequentialConfig(),
 ) -> SequentialResult:
-    """Run the SPRT over the intervals in order and stop at the first boundary crossing."""
+    """Run the test over the windows in order and stop at the first boundary crossing."""
     intervals = [as_interval(item) for item in observations]
     for position, interval in enumerate(intervals):
         validate_interval(interval, position)
     if not intervals:
-        return undecided(config, 0.0, [], "no intervals observed yet")
+        return undecided(config, 0.0, 0.0, [], "no intervals observed yet")
     counts = np.array(
         [
             [i.canary_requests, i.canary_failures, i.primary_requests, i.primary_failures]
@@ -175,21 +260,24 @@ def sequential_test(
         dtype=np.float64,
     )
     n_c, f_c, n_p, f_p = counts.T
-    cumulative = np.cumsum(llr_increments(n_c, f_c, n_p, f_p, config))
-    index, side = first_crossing(cumulative, config)
+    grid = np.cumsum(grid_llr_increments(n_c, f_c, n_p, f_p, config), axis=0)
+    cumulative = grid[:, 0]
+    mixture = mixture_llr(grid, config)
+    index, side = first_crossing(cumulative, config, mixture)
     stop = int(index)
     used = intervals[: stop + 1]
-    llr = float(cumulative[stop])
+    llr, mixed = float(cumulative[stop]), float(mixture[stop])
     if side == 0:
-        return undecided(config, llr, used, continue_reason(used, llr, config))
+        return undecided(config, llr, mixed, used, continue_reason(used, llr, mixed, config))
     decision: Decision = "regression" if side > 0 else "no_regression"
     return SequentialResult(
         decision=decision,
         llr=llr,
         lower_bound=config.lower_bound,
         upper_bound=config.upper_bound,
-        reason=decided_reason(decision, used, llr, config),
+        reason=decided_reason(decision, used, llr, mixed, config),
         evidence=evidence(used, config, decided_at=stop),
+        mixture_llr=mixed,
     )
 
 
@@ -227,7 +315,7 @@ def evidence(
 ) -> dict[str, object]:
     n_c, f_c, n_p, f_p = totals(intervals)
     return {
-        "test": "sprt",
+        "test": "mixture-sprt",
         "intervals": len(intervals),
         "decidedAtInterval": decided_at,
         "canaryRequests": n_c,
@@ -244,7 +332,7 @@ def evidence(
 
 
 def undecided(
-    config: SequentialConfig, llr: float, intervals: list[Interval], reason: str
+    config: SequentialConfig, llr: float, mixed: float, intervals: list[Interval], reason: str
 ) -> SequentialResult:
     return SequentialResult(
         decision="continue",
@@ -253,6 +341,7 @@ def undecided(
         upper_bound=config.upper_bound,
         reason=reason,
         evidence=evidence(intervals, config, decided_at=None),
+        mixture_llr=mixed,
     )
 
 
@@ -264,23 +353,30 @@ def rates_in_words(intervals: list[Interval]) -> str:
     )
 
 
-def continue_reason(intervals: list[Interval], llr: float, config: SequentialConfig) -> str:
+def continue_reason(
+    intervals: list[Interval], llr: float, mixed: float, config: SequentialConfig
+) -> str:
     _, f_c, _, f_p = totals(intervals)
     if f_c + f_p == 0:
         return "no failures on either side yet, so no evidence either way; continue"
     return (
-        f"inconclusive: LLR {format_number(llr)} is between {format_number(config.lower_bound)} "
-        f"and {format_number(config.upper_bound)} ({rates_in_words(intervals)}); continue"
+        f"inconclusive: LLR {format_number(llr)} > {format_number(config.lower_bound)} and "
+        f"mixture LLR {format_number(mixed)} < {format_number(config.upper_bound)} "
+        f"({rates_in_words(intervals)}); continue"
     )
 
 
 def decided_reason(
-    decision: Decision, intervals: list[Interval], llr: float, config: SequentialConfig
+    decision: Decision,
+    intervals: list[Interval],
+    llr: float,
+    mixed: float,
+    config: SequentialConfig,
 ) -> str:
     if decision == "regression":
         return (
             f"regression: the canary's error rate is conclusively above the primary's "
-            f"(LLR {format_number(llr)} >= {format_number(config.upper_bound)} after "
+            f"(mixture LLR {format_number(mixed)} >= {format_number(config.upper_bound)} after "
             f"{len(intervals)} intervals; {rates_in_words(intervals)}; "
             f"false-rollback rate {format_number(config.false_rollback_rate)})"
         )

@@ -30,6 +30,10 @@ BUILTIN_METRICS = ("request-success-rate", "request-duration")
 MIN_ANALYSIS_INTERVAL = "1s"
 """The shortest analysis interval (for tests and demos; production uses 30s or more)."""
 
+DEFAULT_GUARD_INTERVAL = "30s"
+"""How often the sequential test looks between analysis ticks. Twice a 15s scrape (Istio's sample
+Prometheus), so every window's increase() sees at least two samples of each side's counters."""
+
 HISTORY_LIMIT = 50
 """How many rollout steps `status.history` keeps (oldest dropped first)."""
 
@@ -359,6 +363,37 @@ class Metric(Model):
         return self
 
 
+class EvidenceRequirement(StrEnum):
+    """Which weight changes wait for a conclusive "no regression of at least minEffect"."""
+
+    NONE = "none"
+    """None: steps and promotion follow the step durations (maxFinalStepDuration may extend the
+    last step)."""
+    PROMOTION = "promotion"
+    """Promotion waits for conclusive evidence, at most evidenceTimeout."""
+    EVERY_STEP = "everyStep"
+    """Every step and the promotion wait for conclusive evidence, each at most evidenceTimeout."""
+
+
+class EvidenceTimeoutAction(StrEnum):
+    """What happens when the evidence is still inconclusive after evidenceTimeout."""
+
+    HOLD = "hold"
+    """Stay at the current weight (Warning Event, condition EvidenceConclusive=False) until the
+    evidence concludes, or an operator promotes or aborts."""
+    PROMOTE = "promote"
+    """Take the step (or promote) anyway, as maxFinalStepDuration does."""
+    ROLLBACK = "rollback"
+    """Roll back: no evidence of safety is taken as a failure."""
+
+
+DEFAULT_REQUIRE_EVIDENCE = EvidenceRequirement.NONE
+"""Provisional: old specs keep their meaning; the benchmark decides whether promotion should
+require evidence by default (one constant, changed here only)."""
+DEFAULT_EVIDENCE_TIMEOUT = "30m"
+"""How long a step waits for evidence when neither evidenceTimeout nor maxFinalStepDuration is set."""
+
+
 class SequentialTest(Model):
     """Decide a step as soon as the evidence allows (a sequential test of canary vs primary failures)."""
 
@@ -377,8 +412,39 @@ class SequentialTest(Model):
     max_final_step_duration: Duration | None = Field(
         None,
         description="The last step before promotion ends early only when the absence of a "
-        "regression is conclusive, and never lasts longer than this; defaults to maxStepDuration.",
+        "regression is conclusive, and never lasts longer than this; defaults to maxStepDuration. "
+        "With requireEvidence none it is the same as requireEvidence promotion, evidenceTimeout "
+        "this duration and onEvidenceTimeout promote.",
     )
+    guard_interval: Duration = Field(
+        DEFAULT_GUARD_INTERVAL,
+        description="How often the test looks at the traffic between analysis ticks, rolling back "
+        "at once on a conclusive regression; keep it at least twice the Prometheus scrape "
+        "interval. At or above the analysis interval the test looks only at analysis ticks.",
+        json_schema_extra=at_least(MIN_ANALYSIS_INTERVAL),
+    )
+    require_evidence: EvidenceRequirement = Field(
+        DEFAULT_REQUIRE_EVIDENCE,
+        description="none, promotion or everyStep: which weight changes wait for a conclusive "
+        "absence of a regression of at least minEffect.",
+    )
+    evidence_timeout: Duration | None = Field(
+        None,
+        description="How long a step waits for conclusive evidence, from its start; defaults to "
+        f"maxFinalStepDuration, else {DEFAULT_EVIDENCE_TIMEOUT}.",
+    )
+    on_evidence_timeout: EvidenceTimeoutAction = Field(
+        EvidenceTimeoutAction.HOLD,
+        description="hold (stay at the current weight until the evidence concludes or an operator "
+        "promotes or aborts), promote, or rollback.",
+    )
+
+    @field_validator("guard_interval")
+    @classmethod
+    def _guard_at_least_a_second(cls, value: str) -> str:
+        if parse_duration(value) < parse_duration(MIN_ANALYSIS_INTERVAL):
+            raise ValueError(f"must be at least {MIN_ANALYSIS_INTERVAL}")
+        return value
 
 
 class WebhookType(StrEnum):
@@ -551,6 +617,25 @@ class SequentialState(Model):
     canary_failures: int = 0
     primary_requests: int = 0
     primary_failures: int = 0
+    read_until: datetime | None = Field(
+        None,
+        description="End of the last traffic window read; the next starts here (unset until the "
+        "first step sends traffic to the canary).",
+    )
+    ratios: list[float] = Field(
+        default_factory=list, description="The error-rate ratios of the regression side's mixture."
+    )
+    log_likelihood_ratios: list[float] = Field(
+        default_factory=list,
+        description="The cumulative log-likelihood ratio at each of `ratios` (the first is "
+        "logLikelihoodRatio).",
+    )
+    canary_requests_since_check: int = Field(
+        0, ge=0, description="Canary requests read since the last analysis tick (minRequests)."
+    )
+    primary_requests_since_check: int = Field(
+        0, ge=0, description="Primary requests read since the last analysis tick (minRequests)."
+    )
 
 
 class RequestOutcome(StrEnum):

@@ -212,10 +212,13 @@ class Reconciler:
     ) -> Observations:
         analysis: Sequence[CheckResult] | None = None
         traffic: TrafficSample | None = None
-        if needs.analysis and self.analyzer is not None:
+        if (needs.analysis or needs.traffic_since is not None) and self.analyzer is not None:
             try:
-                outcome = self.analyzer.analyze(canary, now)
-                analysis, traffic = outcome.results, outcome.traffic
+                if needs.analysis:
+                    outcome = self.analyzer.analyze(canary, now, traffic_since=needs.traffic_since)
+                    analysis, traffic = outcome.results, outcome.traffic
+                else:  # a guard tick: only the sequential test's window
+                    traffic = self.analyzer.traffic(canary, now, since=needs.traffic_since)
             except Exception as error:
                 # Errors of the metric provider are data for the engine (it holds), not a crash.
                 log.warning(

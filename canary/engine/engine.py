@@ -17,10 +17,12 @@ from canary.engine.strategies import step_gate
 from canary.engine.tick import (
     Tick,
     analysis_due,
+    guard_due,
     is_first_tick,
     is_new_revision,
     request_ends_tick,
     sequential_config,
+    traffic_start,
 )
 from canary.engine.types import Decision, ManualRequest, Needs, Observations
 
@@ -37,7 +39,9 @@ def needs(
     canary_ready: bool = True,
     request: ManualRequest | None = None,
 ) -> Needs:
-    """What decide() will want to know at `now`: whether to run the analysis, which gates to ask.
+    """What decide() will want to know at `now`: whether to run the analysis, which gates to ask,
+    and from when the sequential test wants the traffic (`Needs.traffic_since`, also between
+    analysis ticks: the guard's ticks, every `analysis.sequential.guardInterval`).
 
     `canary_ready` is whether the target (canary) Deployment is ready: while it is not, a run
     asks only the rollback gate (once traffic has reached the canary), since decide() acts on
@@ -77,7 +81,12 @@ def needs(
         gate = step_gate(spec, status)
         if gate is not None:
             gates.add(gate)
-    return Needs(analysis=analysis, gates=frozenset(gates & hooks))
+    # The sequential test reads the traffic since its last window at every analysis tick and,
+    # between them, at every guard tick; before the first step there is no window to read.
+    traffic_since = None
+    if phase in ANALYSIS_PHASES and judging and ((due and analysis) or guard_due(canary, now)):
+        traffic_since = traffic_start(spec, status)
+    return Needs(analysis=analysis, gates=frozenset(gates & hooks), traffic_since=traffic_since)
 
 
 def decide(canary: Canary, obs: Observations) -> Decision:

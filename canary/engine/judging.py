@@ -1,19 +1,25 @@
-"""One analysis tick's verdict: the interval rule, the sequential test and metric errors."""
+"""One analysis tick's verdict (the interval rule, the sequential test, metric errors) and the guard's."""
 
 from __future__ import annotations
 
 from canary.analysis.results import CheckResult, Verdict, json_number, json_safe
-from canary.analysis.sequential import llr_increments
+from canary.analysis.sequential import (
+    SequentialConfig,
+    decide_state,
+    grid_llr_increments,
+    mixture_llr,
+)
 from canary.api.canary import BlastRadius, MetricStatus, SequentialState, WebhookType
 from canary.engine.tick import Tick, gate_answer, sequential_config
+from canary.engine.types import TrafficSample, traffic_window
 from canary.engine.verdicts import interval_verdict
 
 
 def judge(tick: Tick) -> tuple[Verdict, str, bool]:
     """This interval's verdict, its reason, and whether a critical check failed."""
     rollout_gate = gate_answer(tick, WebhookType.ROLLOUT)
-    interval = interval_verdict(tick.spec, tick.obs.analysis, tick.obs.traffic)
     sequential = sequential_check(tick)
+    interval = interval_verdict(tick.spec, tick.obs.analysis, interval_traffic(tick))
     results = [*interval.results, *([sequential] if sequential is not None else [])]
     report_metric_errors(tick, interval.results)
     tick.status.metrics = [metric_status(result) for result in results]
@@ -30,6 +36,42 @@ def judge(tick: Tick) -> tuple[Verdict, str, bool]:
     return interval.verdict, interval.reason, interval.critical
 
 
+def guard_tick(tick: Tick) -> str | None:
+    """Between analysis ticks: feeds the window's traffic to the test; the reason when the
+    regression is conclusive (the caller rolls back), else None and nothing else changes."""
+    sequential = sequential_check(tick)
+    count_blast_radius(tick)
+    if sequential is None or sequential.verdict != Verdict.FAIL:
+        return None
+    tick.status.metrics = [
+        *(m for m in tick.status.metrics if m.name != sequential.name),
+        metric_status(sequential),
+    ]
+    return f"{sequential.name}: {sequential.reason}"
+
+
+def interval_traffic(tick: Tick) -> TrafficSample | None:
+    """The requests since the last analysis tick (what minRequests counts), then starts anew.
+
+    With the guard, an analysis tick's window is only the part after the last guard tick; the
+    requests of the guard's windows in between are kept in status.sequential until here.
+    """
+    state = tick.status.sequential
+    traffic = tick.obs.traffic
+    if traffic is None or state is None or sequential_config(tick.spec) is None:
+        return traffic
+    sample = TrafficSample(
+        canary_requests=state.canary_requests_since_check,
+        canary_failures=0,
+        primary_requests=state.primary_requests_since_check,
+        primary_failures=0,
+    )
+    tick.status.sequential = state.model_copy(
+        update={"canary_requests_since_check": 0, "primary_requests_since_check": 0}
+    )
+    return sample
+
+
 def report_metric_errors(tick: Tick, results: list[CheckResult]) -> None:
     """A Warning event when a metric's template or query starts failing (not at every interval)."""
     before = {m.name: m.evidence.get("error") for m in tick.previous.metrics}
@@ -39,32 +81,56 @@ def report_metric_errors(tick: Tick, results: list[CheckResult]) -> None:
             tick.event(error, f"{result.name}: {result.reason}", warning=True)
 
 
+def feed(state: SequentialState, traffic: TrafficSample, config: SequentialConfig) -> None:
+    """Adds one window's counts to `state` (in place; callers pass a copy)."""
+    ratios = list(config.ratios)
+    if state.ratios != ratios:
+        # A new run, a status written before the mixture, or a changed minEffect: the grid starts
+        # from the simple LLR at min_effect, the rest from no evidence.
+        state.ratios = ratios
+        state.log_likelihood_ratios = [state.log_likelihood_ratio] + [0.0] * (len(ratios) - 1)
+    increments = grid_llr_increments(
+        traffic.canary_requests,
+        traffic.canary_failures,
+        traffic.primary_requests,
+        traffic.primary_failures,
+        config,
+    )
+    state.log_likelihood_ratios = [
+        a + float(b) for a, b in zip(state.log_likelihood_ratios, increments, strict=True)
+    ]
+    state.log_likelihood_ratio = state.log_likelihood_ratios[0]
+    state.canary_requests += traffic.canary_requests
+    state.canary_failures += traffic.canary_failures
+    state.primary_requests += traffic.primary_requests
+    state.primary_failures += traffic.primary_failures
+    state.canary_requests_since_check += traffic.canary_requests
+    state.primary_requests_since_check += traffic.primary_requests
+
+
 def sequential_check(tick: Tick) -> CheckResult | None:
-    """Adds this interval's traffic to the sequential test and reports where it stands."""
+    """Adds this window's traffic to the sequential test and reports where it stands.
+
+    The window is the one `needs()` asked for: it ends where `traffic_window` says, and that end
+    is the next window's start (status.sequential.readUntil).
+    """
     config = sequential_config(tick.spec)
     traffic = tick.obs.traffic
     if config is None or traffic is None:
         return None
     # A fresh copy: the input status is never changed in place (decide() is pure).
     previous = tick.status.sequential
-    state = previous.model_copy() if previous is not None else SequentialState()
-    increment = llr_increments(
-        [traffic.canary_requests],
-        [traffic.canary_failures],
-        [traffic.primary_requests],
-        [traffic.primary_failures],
-        config,
-    )
-    state.log_likelihood_ratio += float(increment[0])
-    state.canary_requests += traffic.canary_requests
-    state.canary_failures += traffic.canary_failures
-    state.primary_requests += traffic.primary_requests
-    state.primary_failures += traffic.primary_failures
+    state = previous.model_copy(deep=True) if previous is not None else SequentialState()
+    feed(state, traffic, config)
+    since = state.read_until
+    state.read_until = traffic_window(since, tick.now)[1] if since is not None else tick.now
     tick.status.sequential = state
     llr = state.log_likelihood_ratio
-    if llr >= config.upper_bound:
+    mixed = float(mixture_llr(state.log_likelihood_ratios, config))
+    decision = decide_state(state.log_likelihood_ratios, config)
+    if decision == "regression":
         verdict, reason = Verdict.FAIL, "regression conclusive"
-    elif llr <= config.lower_bound:
+    elif decision == "no_regression":
         verdict, reason = Verdict.PASS, "no regression, conclusive"
     else:
         verdict, reason = Verdict.HOLD, "collecting evidence"
@@ -77,10 +143,13 @@ def sequential_check(tick: Tick) -> CheckResult | None:
         verdict=verdict,
         value=rate(state.canary_failures, state.canary_requests),
         primary_value=rate(state.primary_failures, state.primary_requests),
-        threshold=f"{config.lower_bound:.2f} < LLR < {config.upper_bound:.2f}",
-        reason=f"{reason} (LLR {llr:.2f}; {rates})",
+        threshold=(
+            f"LLR > {config.lower_bound:.2f} and mixture LLR < {config.upper_bound:.2f} to continue"
+        ),
+        reason=f"{reason} (LLR {llr:.2f}, mixture LLR {mixed:.2f}; {rates})",
         evidence={
             "llr": llr,
+            "mixtureLlr": mixed,
             "lowerBound": config.lower_bound,
             "upperBound": config.upper_bound,
             "minEffect": config.min_effect,
@@ -110,7 +179,7 @@ def metric_status(result: CheckResult) -> MetricStatus:
 
 
 def count_blast_radius(tick: Tick) -> None:
-    """Adds this interval's canary traffic to the run's total (what a rollback message reports)."""
+    """Adds this window's canary traffic to the run's total (what a rollback message reports)."""
     traffic = tick.obs.traffic
     if traffic is None:
         return

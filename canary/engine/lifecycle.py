@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from canary.api.canary import Phase, SequentialState, WebhookType
-from canary.engine.status import forget_analysis_started
+from canary.engine.status import forget_analysis_started, forget_evidence_timeout
 from canary.engine.tick import (
     POLL_SECONDS,
     Tick,
@@ -122,6 +122,7 @@ def start_run(tick: Tick, reason: str) -> None:
     status.not_ready_since = None
     status.step_started_at = tick.now
     forget_analysis_started(status)
+    forget_evidence_timeout(status)
     status.sequential = SequentialState() if sequential_config(tick.spec) is not None else None
     tick.actions.append(ScaleCanary(up=True, reason=reason))
     tick.set_routes(ALL_PRIMARY, "a run starts with all traffic on the primary")

@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 from canary.analysis.results import Verdict
-from canary.api.canary import Phase, WebhookType
+from canary.api.canary import (
+    DEFAULT_EVIDENCE_TIMEOUT,
+    CanarySpec,
+    EvidenceRequirement,
+    EvidenceTimeoutAction,
+    Phase,
+    WebhookType,
+)
 from canary.api.common import parse_duration
 from canary.engine.endings import promote, rollback
-from canary.engine.judging import judge
+from canary.engine.judging import guard_tick, judge
 from canary.engine.lifecycle import start_run
-from canary.engine.status import analysis_started, mark_analysis_started
+from canary.engine.status import (
+    analysis_started,
+    evidence_timeout_marked,
+    forget_evidence_timeout,
+    mark_analysis_started,
+    mark_evidence_timeout,
+)
 from canary.engine.strategies import next_step, step_gate
 from canary.engine.tick import (
     POLL_SECONDS,
@@ -18,12 +31,22 @@ from canary.engine.tick import (
     is_first_tick,
     pending_request,
     seconds_until_due,
+    seconds_until_guard,
     sequential_config,
 )
 from canary.engine.types import ALL_PRIMARY, ManualRequest, RequestKind, ScaleCanary
 
 
 def run(tick: Tick) -> None:
+    """One tick of a run; the next call is at the next analysis or guard tick, whichever first."""
+    run_tick(tick)
+    if tick.status.phase in (Phase.PROGRESSING, Phase.WAITING_PROMOTION):
+        guard = seconds_until_guard(tick)
+        if guard is not None:
+            tick.requeue = min(tick.requeue, guard)
+
+
+def run_tick(tick: Tick) -> None:
     status, obs, spec = tick.status, tick.obs, tick.spec
     if obs.revision != status.last_applied_spec:
         on_revision_change(tick)
@@ -61,6 +84,11 @@ def run(tick: Tick) -> None:
         rollback(tick, Phase.FAILED, f"failed checks threshold reached {status.failed_checks}")
         return
     if not analysis_due(tick.canary, tick.now):
+        if obs.traffic is not None:
+            regression = guard_tick(tick)
+            if regression is not None:
+                rollback(tick, Phase.FAILED, f"critical check failed: {regression}")
+                return
         tick.requeue = seconds_until_due(tick)
         return
     status.last_analysis_at = tick.now
@@ -207,6 +235,8 @@ def advance(tick: Tick, reason: str, *, gated: bool = True) -> None:
         tick.record("Pass", f"waiting for confirm-traffic-increase approval: {gate.message}")
         return
     tick.set_routes(step.routes, step.description)
+    start_reading_traffic(tick)
+    forget_evidence_timeout(status)
     status.step = step.step
     status.iterations = step.iterations
     status.step_started_at = tick.now
@@ -216,10 +246,19 @@ def advance(tick: Tick, reason: str, *, gated: bool = True) -> None:
     tick.notify("info", f"{step.description[0].upper()}{step.description[1:]}.", "step")
 
 
+def start_reading_traffic(tick: Tick) -> None:
+    """The first step sends traffic to the canary: the sequential test's first window starts now
+    (never at the revision's appearance, whose traffic is all the primary's)."""
+    state = tick.status.sequential
+    if state is not None and state.read_until is None:
+        tick.status.sequential = state.model_copy(update={"read_until": tick.now})
+
+
 def step_long_enough(tick: Tick) -> bool:
     """With the sequential test, a step lasts at least its minimum and ends early only when the
-    absence of a regression is conclusive or its maximum duration has passed (the last step's
-    maximum is maxFinalStepDuration when set)."""
+    absence of a regression is conclusive or its maximum duration has passed. A step that
+    requires evidence (`requireEvidence`; the last step when `maxFinalStepDuration` is set)
+    waits for it up to the evidence timeout, then does what `onEvidenceTimeout` says."""
     sequential = tick.spec.analysis.sequential
     if not sequential.enabled or tick.status.step_started_at is None:
         return True
@@ -231,14 +270,6 @@ def step_long_enough(tick: Tick) -> bool:
             "Pass", f"{tick.status.message}; the step lasts at least {sequential.min_step_duration}"
         )
         return False
-    maximum = parse_duration(sequential.max_step_duration or tick.spec.analysis.interval)
-    if (
-        sequential.max_final_step_duration is not None
-        and next_step(tick.spec, tick.status).routes is None
-    ):
-        # Steps may advance on time alone since the test keeps running; promotion is final, so
-        # the last step may wait longer for a conclusive answer.
-        maximum = parse_duration(sequential.max_final_step_duration)
     state = tick.status.sequential
     config = sequential_config(tick.spec)
     conclusive = (
@@ -246,7 +277,65 @@ def step_long_enough(tick: Tick) -> bool:
         and config is not None
         and state.log_likelihood_ratio <= config.lower_bound
     )
-    if conclusive or age >= maximum:
+    rule = evidence_rule(tick.spec, final=next_step(tick.spec, tick.status).routes is None)
+    if rule is None:
+        maximum = parse_duration(sequential.max_step_duration or tick.spec.analysis.interval)
+        if conclusive or age >= maximum:
+            return True
+        tick.record(
+            "Pass", f"{tick.status.message}; waiting for the sequential test or {maximum:.0f}s"
+        )
+        return False
+    timeout, action = rule
+    if conclusive:
         return True
-    tick.record("Pass", f"{tick.status.message}; waiting for the sequential test or {maximum:.0f}s")
+    if age < timeout:
+        tick.record(
+            "Pass",
+            f"{tick.status.message}; waiting for conclusive evidence of no regression "
+            f"(at most {timeout:.0f}s)",
+        )
+        return False
+    return evidence_timed_out(tick, timeout, action)
+
+
+def evidence_rule(spec: CanarySpec, *, final: bool) -> tuple[float, EvidenceTimeoutAction] | None:
+    """(timeout in seconds, what then) when this step waits for evidence, else None.
+
+    `maxFinalStepDuration` without `requireEvidence` keeps its meaning: the last step waits for
+    evidence up to that duration, then promotes.
+    """
+    sequential = spec.analysis.sequential
+    required = sequential.require_evidence
+    waits = required == EvidenceRequirement.EVERY_STEP or (
+        required == EvidenceRequirement.PROMOTION and final
+    )
+    if waits:
+        timeout = (
+            sequential.evidence_timeout
+            or sequential.max_final_step_duration
+            or DEFAULT_EVIDENCE_TIMEOUT
+        )
+        return parse_duration(timeout), sequential.on_evidence_timeout
+    if final and sequential.max_final_step_duration is not None:
+        return parse_duration(sequential.max_final_step_duration), EvidenceTimeoutAction.PROMOTE
+    return None
+
+
+def evidence_timed_out(tick: Tick, timeout: float, action: EvidenceTimeoutAction) -> bool:
+    """Whether the step goes on after `timeout` without conclusive evidence."""
+    reason = f"no conclusive evidence of no regression after {timeout:.0f}s"
+    if action == EvidenceTimeoutAction.PROMOTE:
+        return True
+    if action == EvidenceTimeoutAction.ROLLBACK:
+        rollback(tick, Phase.FAILED, reason)
+        return False
+    message = f"holding at {tick.status.canary_weight}%: {reason}; promote or abort to end the hold"
+    if not evidence_timeout_marked(tick.status):
+        # Once, when the hold begins: later intervals repeat no Event nor alert.
+        mark_evidence_timeout(tick.status, message, tick.now)
+        tick.event("EvidenceTimeout", message, warning=True)
+        tick.notify("warn", f"Holding: {message}.", "waiting")
+    tick.record("Hold", message)
+    tick.status.message = message
     return False

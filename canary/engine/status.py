@@ -17,6 +17,10 @@ ANALYSIS_STARTED = "AnalysisStarted"
 """True once this run's pre-rollout webhooks passed: they and the Started event are not repeated
 while the run waits at weight 0 (for the canary's gate); absent outside a run."""
 
+EVIDENCE_CONCLUSIVE = "EvidenceConclusive"
+"""False (reason EvidenceTimeout) while a step holds because the sequential test did not conclude
+within the evidence timeout (onEvidenceTimeout: hold); absent otherwise."""
+
 _ACTIVE = {
     Phase.WAITING,
     Phase.PROGRESSING,
@@ -39,6 +43,7 @@ def close_tick(previous: CanaryStatus, status: CanaryStatus, now: datetime, verd
     active: Literal["True", "False"] = "True" if status.phase in _ACTIVE else "False"
     if status.phase not in _ACTIVE:
         forget_analysis_started(status)
+        forget_evidence_timeout(status)
     _set_condition(status, ROLLING_OUT, active, status.phase.value, status.message, now)
     _set_metrics_condition(status, now)
     if verdict:
@@ -67,6 +72,21 @@ def forget_analysis_started(status: CanaryStatus) -> None:
     """A new run (or the end of one) runs the pre-rollout webhooks again."""
     if any(c.type == ANALYSIS_STARTED for c in status.conditions):
         status.conditions = [c for c in status.conditions if c.type != ANALYSIS_STARTED]
+
+
+def evidence_timeout_marked(status: CanaryStatus) -> bool:
+    """Whether the current step already holds for want of evidence."""
+    return any(c.type == EVIDENCE_CONCLUSIVE for c in status.conditions)
+
+
+def mark_evidence_timeout(status: CanaryStatus, message: str, now: datetime) -> None:
+    _set_condition(status, EVIDENCE_CONCLUSIVE, "False", "EvidenceTimeout", message, now)
+
+
+def forget_evidence_timeout(status: CanaryStatus) -> None:
+    """A new step (or the end of the run) ends the hold."""
+    if evidence_timeout_marked(status):
+        status.conditions = [c for c in status.conditions if c.type != EVIDENCE_CONCLUSIVE]
 
 
 def _set_metrics_condition(status: CanaryStatus, now: datetime) -> None:

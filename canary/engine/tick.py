@@ -14,6 +14,7 @@ from canary.api.canary import (
     RequestOutcome,
     WebhookType,
 )
+from canary.api.common import parse_duration
 from canary.engine.requests import Situation, acceptance, raw_kind, refusal
 from canary.engine.status import close_tick
 from canary.engine.types import (
@@ -177,3 +178,34 @@ def sequential_config(spec: CanarySpec) -> SequentialConfig | None:
         false_promotion_rate=sequential.false_promotion_rate,
         min_effect=sequential.min_effect,
     )
+
+
+def guard_seconds(spec: CanarySpec) -> float:
+    """The guard's cadence: analysis.sequential.guardInterval, in seconds."""
+    return parse_duration(spec.analysis.sequential.guard_interval)
+
+
+def traffic_start(spec: CanarySpec, status: CanaryStatus) -> datetime | None:
+    """Where the sequential test's next window starts; None before the canary has traffic."""
+    state = status.sequential
+    if sequential_config(spec) is None or state is None:
+        return None
+    return state.read_until
+
+
+def guard_due(canary: Canary, now: datetime) -> bool:
+    """Whether a guard interval has passed since the end of the last window read."""
+    since = traffic_start(canary.spec, canary.status)
+    return since is not None and (now - since).total_seconds() >= guard_seconds(canary.spec)
+
+
+def seconds_until_guard(tick: Tick) -> float | None:
+    """Seconds until the next guard tick; a guard interval when the last read is overdue (its
+    read failed, or the canary was not ready): looking again sooner would only hammer the
+    metrics server."""
+    since = traffic_start(tick.spec, tick.status)
+    if since is None:
+        return None
+    guard = guard_seconds(tick.spec)
+    left = guard - (tick.now - since).total_seconds()
+    return left if left > 0 else guard

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Literal
 
@@ -47,7 +48,8 @@ class Readiness:
 
 @dataclass(frozen=True)
 class TrafficSample:
-    """User requests served (and failed) by each side during the last analysis interval."""
+    """User requests served (and failed) by each side in one window: [Needs.traffic_since, end]
+    as `traffic_window` gives it, or the last analysis interval when the engine gave no start."""
 
     canary_requests: int
     canary_failures: int
@@ -115,6 +117,20 @@ class Needs:
 
     analysis: bool = False
     gates: frozenset[WebhookType] = frozenset()
+    traffic_since: datetime | None = None
+    """When set, Observations.traffic must be each side's requests and 5xx over
+    `traffic_window(traffic_since, now)` (also on ticks without analysis: the guard's)."""
+
+
+def traffic_window(since: datetime, now: datetime) -> tuple[datetime, datetime]:
+    """The window the traffic is read over: (since, since + the whole seconds up to `now`).
+
+    PromQL ranges are whole seconds here, so the end is `since` plus floor(now - since); the
+    engine stores that end as the next window's start, so windows are contiguous and never
+    overlap. An empty window (under a second) has no traffic: the adapter answers zeros.
+    """
+    seconds = max(0, math.floor((now - since).total_seconds()))
+    return since, since + timedelta(seconds=seconds)
 
 
 # Actions. Each carries the reason in words; the adapter carries them out in order, and they are

@@ -13,7 +13,7 @@ from canary.api.canary import Canary, Metric
 from canary.api.common import parse_duration
 from canary.api.metric_template import MetricProvider as ProviderSpec
 from canary.api.metric_template import MetricTemplate
-from canary.engine.types import TrafficSample
+from canary.engine.types import TrafficSample, traffic_window
 from canary.metrics import promql
 from canary.metrics.evaluate import (
     QUERY_ERROR,
@@ -117,9 +117,14 @@ class MetricAnalyzer:
         # For context only (the CLI shows it): the primary's value of a threshold-only metric.
         self._always_query_primary = always_query_primary
 
-    def analyze(self, canary: Canary, at: datetime) -> AnalysisOutcome:
+    def analyze(
+        self, canary: Canary, at: datetime, *, traffic_since: datetime | None = None
+    ) -> AnalysisOutcome:
+        """Every metric at `at`, and the traffic over [traffic_since, at] (see `traffic`)."""
         results = [self.check(canary, metric, at) for metric in canary.spec.analysis.metrics]
-        return AnalysisOutcome(results=results, traffic=self.traffic(canary, at))
+        return AnalysisOutcome(
+            results=results, traffic=self.traffic(canary, at, since=traffic_since)
+        )
 
     def check(self, canary: Canary, metric: Metric, at: datetime) -> CheckResult:
         """One metric's result; template and query errors become HOLD results with the reason."""
@@ -189,9 +194,23 @@ class MetricAnalyzer:
             )
         return Readings(canary, primary, canary_series, primary_series)
 
-    def traffic(self, canary: Canary, at: datetime) -> TrafficSample | None:
-        """Requests and 5xx of each side over the analysis interval; None if Prometheus fails."""
+    def traffic(
+        self, canary: Canary, at: datetime, *, since: datetime | None = None
+    ) -> TrafficSample | None:
+        """Requests and 5xx of each side; None if Prometheus fails.
+
+        With `since` (the engine's Needs.traffic_since) the window is `traffic_window(since, at)`:
+        `increase(...[N s])` with N the whole seconds from `since`, evaluated at since + N, so
+        consecutive windows are contiguous and never overlap (a window under a second is empty:
+        zeros, no query). Without it, the analysis interval ending at `at`.
+        """
         interval = canary.spec.analysis.interval
+        if since is not None:
+            start, end = traffic_window(since, at)
+            seconds = round((end - start).total_seconds())
+            if seconds < 1:
+                return TrafficSample(0, 0, 0, 0)
+            interval, at = f"{seconds}s", end
         counts: dict[str, int] = {}
         try:
             for side in SIDES:

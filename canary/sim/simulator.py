@@ -136,7 +136,12 @@ def simulate(canary: Canary, scenario: Scenario, seed: int = 1) -> Outcome:
         analysis, traffic = None, None
         if wanted.analysis:
             analysis = _analyze(canary, observer, now)
-            traffic = observer.traffic(last_analysis, now)
+        if wanted.analysis or wanted.traffic_since is not None:
+            # The engine's window (canary.engine.types.traffic_window; whole seconds here).
+            since = last_analysis
+            if wanted.traffic_since is not None:
+                since = int((wanted.traffic_since - EPOCH).total_seconds())
+            traffic = observer.traffic(since, now)
             last_analysis = now
         obs = Observations(
             now=EPOCH + timedelta(seconds=now),

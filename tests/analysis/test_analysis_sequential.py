@@ -1,4 +1,5 @@
-"""The SPRT on canary vs primary failures: worked examples, decision paths, simulated error rates."""
+"""The always-valid SPRT on canary vs primary failures: worked examples, decision paths, the mixture,
+simulated error rates."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from canary.analysis.results import Verdict
 from canary.analysis.sequential import (
     Interval,
     SequentialConfig,
+    decide_state,
     expected_sample_size,
     first_crossing,
+    grid_llr_increments,
     llr_increments,
+    mixture_llr,
     sequential_test,
 )
 
@@ -24,10 +28,55 @@ CONFIG = SequentialConfig()  # alpha 0.01, beta 0.05, min effect 2, tolerated ra
 UP, DOWN = math.log(5 / 3), math.log(5 / 6)
 
 
-def test_the_bounds_are_walds() -> None:
-    # log A = log(0.95/0.01) = 4.55388, log B = log(0.05/0.99) = -2.98568.
-    assert CONFIG.upper_bound == pytest.approx(4.553877, abs=1e-6)
-    assert CONFIG.lower_bound == pytest.approx(-2.985682, abs=1e-6)
+def test_the_bounds_are_villes() -> None:
+    # log(1/alpha) = log(100) = 4.60517, log(beta) = log(0.05) = -2.99573.
+    assert CONFIG.upper_bound == pytest.approx(4.605170, abs=1e-6)
+    assert CONFIG.lower_bound == pytest.approx(-2.995732, abs=1e-6)
+
+
+def test_the_mixture_grid_doubles_from_min_effect_with_half_the_weight_on_it() -> None:
+    assert CONFIG.ratios == (2, 4, 8, 16, 32, 64, 128, 256)
+    weights = np.exp(CONFIG.log_weights)
+    assert weights.sum() == pytest.approx(1.0)
+    assert weights[0] == pytest.approx(0.5)
+    assert weights[1:] == pytest.approx(np.full(7, 0.5 / 7))
+
+
+def test_the_mixture_is_the_weighted_mean_of_the_likelihood_ratios() -> None:
+    grid = np.log([4.0, 100.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
+    expected = 0.5 * 4 + (0.5 / 7) * (100 + 6)
+    assert float(mixture_llr(grid, CONFIG)) == pytest.approx(math.log(expected))
+
+
+@pytest.mark.parametrize(
+    ("grid", "decision"),
+    [
+        pytest.param([5.4] + [-50.0] * 7, "regression", id="min-effect-alone-above-log-200"),
+        pytest.param([0.0, 0.0, 0.0, 8.0, 0.0, 0.0, 0.0, 0.0], "regression", id="large-ratio"),
+        pytest.param([4.7] + [-50.0] * 7, "continue", id="the-mixture-costs-log-2-at-min-effect"),
+        pytest.param([-3.0] + [-50.0] * 7, "no_regression", id="at-most-log-beta"),
+        pytest.param([0.0] * 8, "continue", id="no-evidence"),
+    ],
+)
+def test_the_state_decides_on_the_mixture_above_and_on_min_effect_below(
+    grid: list[float], decision: str
+) -> None:
+    assert decide_state(grid, CONFIG) == decision
+
+
+def test_a_200x_regression_crosses_the_mixture_after_far_fewer_failures_than_the_sprt() -> None:
+    # 10% canary share, every failure the canary's. At r = 128 and 256 a canary failure adds
+    # log(0.934/0.1) = 2.23 and log(0.966/0.1) = 2.27, so after 3 of them the mixture is about
+    # log((0.5/7) * (e^6.7 + e^6.8)) = 5.5 >= log(100); at r = 2 each adds only
+    # log(0.1818/0.1) = 0.598, and the simple SPRT needs ceil(4.605/0.598) = 8.
+    windows = [(100, 1, 900, 0)] * 20
+    mixture = sequential_test(windows, CONFIG)
+    n_c, f_c, n_p, f_p = np.array(windows, dtype=float).T
+    simple = np.cumsum(llr_increments(n_c, f_c, n_p, f_p, CONFIG))
+    simple_at = int(np.argmax(simple >= CONFIG.upper_bound))
+    assert mixture.decision == "regression"
+    assert mixture.evidence["decidedAtInterval"] == 2
+    assert simple_at == 7
 
 
 def test_each_interval_adds_its_own_log_likelihood_ratio_with_its_own_weight() -> None:
@@ -135,23 +184,27 @@ def test_invalid_configurations_are_rejected(kwargs: dict[str, float]) -> None:
         SequentialConfig(**kwargs)
 
 
-def test_walds_operating_characteristic_gives_the_configured_error_rates() -> None:
-    # Wald's identities: P(regression | r = r0) = alpha and P(regression | r = r1) = 1 - beta.
+def test_walds_operating_characteristic_keeps_the_configured_error_rates() -> None:
+    # Wald's identities with bounds A = 1/alpha and B = beta (Ville's):
+    # P(regression | r = r0) = (1 - B)/(A - B) = 0.95/99.95 <= alpha, and
+    # P(regression | r = r1) = A (1 - B)/(A - B) = 95/99.95 >= 1 - beta.
     at_h0 = expected_sample_size(0.01, 0.2, CONFIG, ratio=1.0)
     at_h1 = expected_sample_size(0.01, 0.2, CONFIG)
-    assert at_h0.regression_probability == pytest.approx(0.01, abs=1e-9)
-    assert at_h1.regression_probability == pytest.approx(0.95, abs=1e-9)
+    assert at_h0.regression_probability == pytest.approx(0.95 / 99.95, abs=1e-9)
+    assert at_h1.regression_probability == pytest.approx(95 / 99.95, abs=1e-9)
 
 
 def test_walds_expected_sample_size_at_the_minimum_effect_worked_by_hand() -> None:
     # E1[step] = (1/3)*log(5/3) + (2/3)*log(5/6) = 0.048722 per failure, so
-    # E[N] = (0.95*log A + 0.05*log B) / 0.048722 = 85.72 failures. Failures arrive at
-    # 0.01*(0.2*2 + 0.8) = 0.012 per request: 7143 requests, 1429 of them the canary's.
+    # E[N] = ((1 - L)*log A + L*log B) / 0.048722 with L = 1 - 95/99.95 (above) = 86.78
+    # failures. Failures arrive at 0.01*(0.2*2 + 0.8) = 0.012 per request: 7232 requests, 1446
+    # of them the canary's.
     drift = UP / 3 + 2 * DOWN / 3
-    failures = (0.95 * CONFIG.upper_bound + 0.05 * CONFIG.lower_bound) / drift
+    accept = 1 - 95 / 99.95
+    failures = ((1 - accept) * CONFIG.upper_bound + accept * CONFIG.lower_bound) / drift
     expected = expected_sample_size(0.01, 0.2, CONFIG)
     assert expected.failures == pytest.approx(failures, rel=1e-9)
-    assert expected.failures == pytest.approx(85.72, abs=0.01)
+    assert expected.failures == pytest.approx(86.78, abs=0.01)
     assert expected.requests == pytest.approx(failures / 0.012, rel=1e-9)
     assert expected.canary_requests == pytest.approx(0.2 * failures / 0.012, rel=1e-9)
 
@@ -176,10 +229,13 @@ def simulate(
     primary_requests = requests - canary_requests
     canary_failures = rng.binomial(canary_requests.astype(int), error_rate * ratio)
     primary_failures = rng.binomial(primary_requests.astype(int), error_rate)
-    increments = llr_increments(
-        canary_requests, canary_failures, primary_requests, primary_failures, CONFIG
+    grid = np.cumsum(
+        grid_llr_increments(
+            canary_requests, canary_failures, primary_requests, primary_failures, CONFIG
+        ),
+        axis=1,
     )
-    index, side = first_crossing(np.cumsum(increments, axis=1), CONFIG)
+    index, side = first_crossing(grid[..., 0], CONFIG, mixture_llr(grid, CONFIG))
     failures = np.cumsum(canary_failures + primary_failures, axis=1)
     return side, index, np.take_along_axis(failures, index[:, None], axis=1)[:, 0]
 
@@ -195,9 +251,10 @@ CHANGING_SHARE = np.concatenate(([0.05, 0.1, 0.2, 0.35], np.full(116, 0.5)))
     [pytest.param(CONSTANT_SHARE, id="constant-20%"), pytest.param(CHANGING_SHARE, id="stepped")],
 )
 def test_simulated_false_rollback_rate_is_at_most_alpha(share: np.ndarray) -> None:
-    # Under H0 (r = 1) at most alpha = 1% of runs may roll back. Three standard errors of slack
-    # (3*sqrt(0.01*0.99/20000) = 0.0021) absorb sampling noise; overshoot at interval ends makes
-    # the true rate somewhat lower. A test that used the wrong share or bounds lands far outside.
+    # Under H0 (r = 1) at most alpha = 1% of runs may roll back (Ville). Three standard errors of
+    # slack (3*sqrt(0.01*0.99/20000) = 0.0021) absorb sampling noise; overshoot at interval ends
+    # makes the true rate somewhat lower. A test that used the wrong share or bounds lands far
+    # outside.
     side, _, _ = simulate(1.0, share, RUNS, seed=11)
     false_rollback = np.mean(side == 1)
     assert false_rollback <= 0.01 + 3 * math.sqrt(0.01 * 0.99 / RUNS)
@@ -234,8 +291,10 @@ def test_the_scalar_test_agrees_with_the_vectorised_simulation() -> None:
         intervals = [
             (200, c, 800, p) for c, p in zip(canary_failures, primary_failures, strict=True)
         ]
-        increments = llr_increments(200, canary_failures, 800, primary_failures, CONFIG)
-        index, side = first_crossing(np.cumsum(increments)[None, :], CONFIG)
+        grid = np.cumsum(
+            grid_llr_increments(200, canary_failures, 800, primary_failures, CONFIG), 0
+        )
+        index, side = first_crossing(grid[None, :, 0], CONFIG, mixture_llr(grid, CONFIG)[None, :])
         result = sequential_test(intervals, CONFIG)
         expected = {1: "regression", -1: "no_regression", 0: "continue"}[int(side[0])]
         assert result.decision == expected

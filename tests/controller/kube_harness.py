@@ -22,7 +22,7 @@ import pytest
 from canary.analysis.results import CheckResult, Verdict
 from canary.api.canary import Canary, Webhook
 from canary.controller.reconcile import Reconciler
-from canary.engine.types import GateResult, Routes
+from canary.engine.types import GateResult, Routes, TrafficSample
 from canary.kube.client import ISTIO_GROUP, ISTIO_VERSION, MERGE_PATCH, Kube, raw, read
 from canary.protocols import AnalysisOutcome
 from canary.sandbox import testing
@@ -106,7 +106,14 @@ class ScriptedAnalyzer:
     calls: int = 0
     raises: bool = False
 
-    def analyze(self, canary: Canary, at: datetime) -> AnalysisOutcome:
+    def traffic(
+        self, canary: Canary, at: datetime, *, since: datetime | None = None
+    ) -> TrafficSample | None:
+        return None  # the sequential test's guard sees no traffic here
+
+    def analyze(
+        self, canary: Canary, at: datetime, *, traffic_since: datetime | None = None
+    ) -> AnalysisOutcome:
         self.calls += 1
         if self.raises:
             raise RuntimeError("prometheus is down")

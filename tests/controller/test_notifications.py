@@ -42,7 +42,14 @@ METRIC = {"name": "request-success-rate", "thresholdRange": {"min": 99}, "interv
 class FailingAnalyzer:
     """Every metric fails (value 93.0); the canary serves 100 requests an interval, 7 failing."""
 
-    def analyze(self, canary: Canary, at: datetime) -> AnalysisOutcome:
+    def traffic(
+        self, canary: Canary, at: datetime, *, since: datetime | None = None
+    ) -> TrafficSample | None:
+        return None  # the sequential test's guard sees no traffic here
+
+    def analyze(
+        self, canary: Canary, at: datetime, *, traffic_since: datetime | None = None
+    ) -> AnalysisOutcome:
         results = [
             CheckResult(m.name, Verdict.FAIL, 93.0, 99.9, ">= 99", "93 < 99", {"samples": 12})
             for m in canary.spec.analysis.metrics

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from canary.api.canary import Phase, WebhookType
 from canary.engine.types import RequestKind
-from tests.engine.driver import Trace, canary_for, drive, time_bound
+from tests.engine.driver import Trace, canary_for, drive, steps_to_promotion, time_bound
 
 GATE_TYPES = [t for t in WebhookType if t != WebhookType.EVENT]
 CANARY_READY, PRIMARY_READY = 20.0, 15.0
@@ -234,3 +234,77 @@ def test_a_gate_that_never_approves_holds_where_the_docs_say_until_a_request_end
     since = trace.calls[gate][0]  # the hold begins when the gate first says no
     assert all(state == hold for t, state in held if t >= since)
     assert not [e for e in trace.events if since < e[0] < hold_until]
+
+
+EVIDENCE = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def evidence_rollout(interval: int, required: str, timeout: int, action: str) -> Any:
+    """A canary of 25% steps whose sequential test never concludes (the driver reports no
+    traffic): only the evidence timeout can move the waiting steps."""
+    return canary_for(
+        {
+            "strategy": {"canary": {"stepWeight": 25}},
+            "analysis": {
+                "interval": f"{interval}s",
+                "sequential": {
+                    "requireEvidence": required,
+                    "evidenceTimeout": f"{timeout}s",
+                    "onEvidenceTimeout": action,
+                },
+            },
+        }
+    )
+
+
+@EVIDENCE
+@given(
+    st.integers(1, 120),
+    st.sampled_from(["promotion", "everyStep"]),
+    st.integers(1, 600),
+    st.sampled_from(["promote", "rollback"]),
+    READY,
+)
+def test_a_run_waiting_for_evidence_that_never_comes_ends_within_its_evidence_timeouts(
+    interval: int, required: str, timeout: int, action: str, canary_ready: int
+) -> None:
+    """Each step that waits for evidence lasts at most max(1, ceil(timeout/interval)) intervals
+    instead of one: onEvidenceTimeout promote ends Succeeded within time_bound() plus those
+    waits, rollback ends Failed no later; no Event is recorded twice."""
+    canary = evidence_rollout(interval, required, timeout, action)
+    trace = drive(canary, canary_ready_after=canary_ready, primary_ready_after=PRIMARY_READY)
+    bound = time_bound(canary, canary_ready_after=canary_ready, primary_ready_after=PRIMARY_READY)
+    steps = steps_to_promotion(canary)  # each weight after the first, and the promotion
+    waits = steps if required == "everyStep" else 1
+    per_wait = max(1, -(-timeout // interval)) * interval
+    assert trace.ended_at is not None
+    assert trace.ended_at <= bound + waits * (per_wait - interval)
+    assert trace.phase == (Phase.SUCCEEDED if action == "promote" else Phase.FAILED)
+    repeated = [e for e, n in Counter(e[1:] for e in trace.events).items() if n > 1]
+    assert not repeated
+
+
+@EVIDENCE
+@given(st.integers(1, 120), st.sampled_from(["promotion", "everyStep"]), st.integers(1, 600))
+def test_an_evidence_hold_stays_at_its_weight_without_new_events_until_a_request_ends_it(
+    interval: int, required: str, timeout: int
+) -> None:
+    """onEvidenceTimeout hold: the run holds at the weight it reached, records one
+    EvidenceTimeout Event when the hold begins and nothing after it, and abort ends it."""
+    canary = evidence_rollout(interval, required, timeout, "hold")
+    bound = time_bound(canary, canary_ready_after=CANARY_READY, primary_ready_after=0)
+    hold_until = bound + 4 * (timeout + interval) + 20 * interval
+    trace = drive(
+        canary,
+        canary_ready_after=CANARY_READY,
+        primary_ready_after=0,
+        requests={hold_until: RequestKind.ABORT},
+    )
+    assert trace.phase == Phase.ABORTED
+    began = [t for t, reason, _ in trace.events if reason == "EvidenceTimeout"]
+    assert len(began) == 1
+    ladder = canary.spec.strategy.canary.ladder()  # type: ignore[union-attr]
+    weight = ladder[-1] if required == "promotion" else ladder[0]
+    held = [(phase, w) for t, phase, w in trace.phases if began[0] <= t < hold_until]
+    assert set(held) == {(Phase.PROGRESSING, weight)}
+    assert not [e for e in trace.events if began[0] < e[0] < hold_until]
