@@ -15,6 +15,7 @@ from canary.controller import logs
 from canary.controller.metrics import ControllerMetrics
 from canary.controller.reconcile import Reconciler
 from canary.controller.runtime import Controller, Options
+from canary.controller.sharding import check_name
 from canary.kube.client import Kube
 from canary.kube.istio import IstioRouter
 from canary.kube.sources import KubeSecrets, KubeTemplates
@@ -104,6 +105,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="N",
         help="Canaries reconciled at the same time (default 4)",
     )
+    # Sharding (docs/operations/scale.md): one block, kept together.
+    parser.add_argument(
+        "--shard",
+        type=_shard_name,
+        default=None,
+        metavar="NAME",
+        help="own only the Canaries labelled canary.dev/shard=NAME, with a Lease of its own "
+        "(<lease name>-NAME); without it, the Canaries that have no such label",
+    )
     parser.add_argument(
         "--log-format",
         choices=["auto", "json", "console"],
@@ -114,6 +124,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
     parser.set_defaults(handler=run)
+
+
+def _shard_name(text: str) -> str:
+    try:
+        return check_name(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def api_client(kubeconfig: str | None, workers: int) -> client.ApiClient:
@@ -169,6 +186,7 @@ def build(args: argparse.Namespace) -> Controller:
         lease_namespace=args.leader_election_namespace,
         identity=f"{socket.gethostname()}_{os.getpid()}",
         metrics_addr=args.metrics_addr or None,
+        shard=args.shard,
     )
     return Controller(kube, reconciler, options, metrics=metrics)
 

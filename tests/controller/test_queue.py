@@ -52,7 +52,7 @@ def test_a_due_key_is_not_postponed_by_a_later_request() -> None:
 
 
 def test_a_key_being_processed_is_not_handed_out_again_until_done() -> None:
-    queue, timers, clock = _queue()
+    queue, _, _ = _queue()
     queue.add("a")
     assert queue.get(timeout=0) == "a"
     queue.add("a")
