@@ -452,6 +452,10 @@ def machine() -> dict[str, Any]:
             "python": platform.python_version(), "load_before": load}  # fmt: skip
 
 
+def _progress(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
 def run(canaries: int, interval: float, workers: int = 4, modes: tuple[str, ...] = ("at once",
         "staggered"), rest_intervals: float = 1.0) -> Report:  # fmt: skip
     """Set up `canaries` Canaries, measure a window at rest (`rest_intervals` intervals), then
@@ -461,7 +465,9 @@ def run(canaries: int, interval: float, workers: int = 4, modes: tuple[str, ...]
     with world_process() as (child, url), controller(url, workers):
         time.sleep(1.0)
         idle = peak.take()
+        _progress(f"creating {canaries} Canaries and waiting for them to initialise")
         setup = child.ask("setup", canaries=canaries, interval=interval, timeout=timeout)
+        _progress(f"{setup['initialized']} initialised in {setup['seconds']:.0f} s; at rest")
         report = Report(machine(), canaries, interval, workers, setup["seconds"],
                         setup["initialized"], idle)  # fmt: skip
         time.sleep(min(interval, 5.0))  # the last initialisations' follow-up reconciles
@@ -474,6 +480,7 @@ def run(canaries: int, interval: float, workers: int = 4, modes: tuple[str, ...]
         )
         for number, mode in enumerate(modes):
             spread = interval if mode == "staggered" else 0.0
+            _progress(f"rolling, {mode}")
             before, cpu = child.ask("snapshot"), _cpu()
             rolled = child.ask("roll", tag=f"6.1.{number}", spread=spread, timeout=timeout)
             after = child.ask("snapshot")

@@ -111,8 +111,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=_shard_name,
         default=None,
         metavar="NAME",
-        help="own only the Canaries labelled canary.dev/shard=NAME, with a Lease of its own "
-        "(<lease name>-NAME); without it, the Canaries that have no such label",
+        help="own only the Canaries labelled canary.dev/shard=NAME, electing a leader on a Lease "
+        "of its own (the lease name suffixed with -NAME); without it, the Canaries that have no "
+        "such label",
     )
     parser.add_argument(
         "--log-format",
