@@ -227,7 +227,7 @@ class World:
 
     def snapshot(self) -> dict[str, Any]:
         with self._count_lock:
-            return {"counts": dict(self.counts), "at": time.monotonic()}
+            return {"counts": dict(self.counts), "at": time.monotonic(), "cpu": _cpu()}
 
 
 def serve() -> int:
@@ -359,6 +359,12 @@ class Phase:
     writes_per_canary_interval: float
     watches_started: int
     rss_mb: float
+    controller_cores: float
+    """The controller's CPU seconds per second of the window."""
+    emulator_cores: float
+    """The child's (emulator, simulator, driver) CPU seconds per second of the window."""
+    requests_per_second: float
+    """The controller's requests (watches aside) per second."""
     delay_p50: float | None = None
     delay_p99: float | None = None
     ratio_p50: float | None = None
@@ -387,6 +393,9 @@ def _phase(name: str, canaries: int, interval: float, before: dict[str, Any],
         writes_per_canary_interval=sum(counted[v] for v in WRITES) / per,
         watches_started=counted["watch"],
         rss_mb=rss,
+        controller_cores=cpu / seconds,
+        emulator_cores=(after["cpu"] - before["cpu"]) / seconds,
+        requests_per_second=sum(counted[v] for v in (*READS, *WRITES)) / seconds,
     )
 
 
@@ -512,13 +521,15 @@ def print_report(report: Report, console: Console) -> None:
     table = Table(title="one controller against the emulator (the emulator in its own process)")
     for column in ("phase", "s", "delay p50", "delay p99", "interval p50", "interval p99",
                    "CPU ms /Canary /interval", "reads /Canary /interval",
-                   "writes /Canary /interval", "RSS MB", "succeeded"):  # fmt: skip
+                   "writes /Canary /interval", "requests /s", "controller cores",
+                   "emulator cores", "RSS MB", "succeeded"):  # fmt: skip
         table.add_column(column, justify="left" if column == "phase" else "right")
     for p in report.phases:
         table.add_row(p.name, f"{p.seconds:.0f}", _f(p.delay_p50, " s"), _f(p.delay_p99, " s"),
                       _f(p.ratio_p50, "x"), _f(p.ratio_p99, "x"),
                       f"{p.cpu_per_canary_interval_ms:.1f}", f"{p.reads_per_canary_interval:.1f}",
-                      f"{p.writes_per_canary_interval:.1f}", f"{p.rss_mb:.0f}",
+                      f"{p.writes_per_canary_interval:.1f}", f"{p.requests_per_second:.0f}",
+                      f"{p.controller_cores:.2f}", f"{p.emulator_cores:.2f}", f"{p.rss_mb:.0f}",
                       p.rolled or "-")  # fmt: skip
     console.print(table)
     targets = Table(title=f"targets ({TARGET_CANARIES:,} Canaries, {TARGET_INTERVAL:g} s "
@@ -652,8 +663,9 @@ def main_timers(console: Console, interval: float, seconds: float) -> list[dict[
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--canaries", type=int, default=1000, help="Canaries (default 1000)")
-    parser.add_argument("--interval", type=float, default=60.0,
-                        help="each Canary's analysis interval, seconds (default 60)")  # fmt: skip
+    parser.add_argument("--interval", type=float, default=None,
+                        help="each Canary's analysis interval, seconds (default 60; with "
+                        "--timers, each key's requeue: default 5)")  # fmt: skip
     parser.add_argument("--workers", type=int, default=4, help="controller workers (default 4)")
     parser.add_argument("--quick", action="store_true",
                         help="100 Canaries at a 10 s interval (about two minutes)")  # fmt: skip
@@ -672,9 +684,11 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(stderr=args.json == "-", width=170)
     result: dict[str, Any]
     if args.timers:
-        result = {"machine": machine(), "timers": main_timers(console, 5.0, 15.0)}
+        interval = args.interval or 5.0
+        rows = main_timers(console, interval, max(15.0, interval / 2))
+        result = {"machine": machine(), "timers": rows}
     else:
-        canaries, interval = (100, 10.0) if args.quick else (args.canaries, args.interval)
+        canaries, interval = (100, 10.0) if args.quick else (args.canaries, args.interval or 60.0)
         modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
         report = run(canaries, interval, args.workers, modes)
         print_report(report, console)
