@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck crds docs bench-decisions bench-apiserver bench-simulator bench-faults bench-cli clean
+.PHONY: demo test lint typecheck crds docs bench-decisions bench-apiserver bench-simulator bench-faults bench-cli bench-scale clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,9 @@ bench-faults: $(STAMP)
 
 bench-cli: $(STAMP)
 	$(BIN)/python -m bench.cli
+
+bench-scale: $(STAMP)
+	$(BIN)/python -m bench.scale
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -17,6 +17,7 @@ from canary.controller import logs
 from canary.controller.metrics import ControllerMetrics
 from canary.controller.reconcile import Reconciler
 from canary.controller.runtime import Controller, Options
+from canary.controller.sharding import check_name
 from canary.kube.client import Kube
 from canary.kube.istio import IstioRouter
 from canary.kube.sources import KubeSecrets, KubeTemplates
@@ -39,6 +40,7 @@ VARIABLES: dict[str, str] = {
     "leader_election_namespace": "POD_NAMESPACE",
     "leader_election_name": "CANARY_LEADER_ELECTION_NAME",
     "workers": "CANARY_WORKERS",
+    "shard": "CANARY_SHARD",
     "log_format": "CANARY_LOG_FORMAT",
     "log_level": "CANARY_LOG_LEVEL",
 }
@@ -239,6 +241,16 @@ def register(
         help="Canaries reconciled at the same time",
     )
     formats = ["auto", "json", "console"]
+    # Sharding (docs/operations/scale.md): one block, kept together.
+    parser.add_argument(
+        "--shard",
+        type=_typed(_shard_name),
+        default=None,
+        metavar="NAME",
+        help="own only the Canaries labelled canary.dev/shard=NAME, electing a leader on a Lease "
+        "of its own (the lease name suffixed with -NAME); without it, the Canaries that have no "
+        "such label",
+    )
     parser.add_argument(
         "--log-format",
         choices=formats,
@@ -260,6 +272,13 @@ def register(
 
 def _flag(dest: str) -> str:
     return "--" + dest.replace("_", "-")
+
+
+def _shard_name(text: str) -> str:
+    try:
+        return check_name(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def api_client(kubeconfig: str | None, workers: int) -> client.ApiClient:
@@ -315,6 +334,7 @@ def build(args: argparse.Namespace) -> Controller:
         lease_namespace=args.leader_election_namespace,
         identity=f"{socket.gethostname()}_{os.getpid()}",
         metrics_addr=args.metrics_addr or None,
+        shard=args.shard,
     )
     return Controller(kube, reconciler, options, metrics=metrics)
 

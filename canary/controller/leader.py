@@ -55,14 +55,23 @@ class LeaderElector:
             self._renewed_at is not None and self._clock() - self._renewed_at < self.renew_deadline
         )
 
+    def tick(self) -> None:
+        """One round: acquire or renew (errors logged, never raised), then report a change.
+
+        The controller runs this every `retry_seconds` on its scheduler (canary.controller.
+        scheduling), which never runs two rounds at once and runs a late one once, not per miss.
+        """
+        try:
+            self.try_acquire_or_renew()
+        except Exception as error:
+            log.warning("lease update failed", lease=self.name, error=str(error))
+        self._report_change()
+
     def run(self, stop: threading.Event) -> None:
-        """Try to acquire or renew every `retry_seconds` until `stop`; release the lease on the way out."""
+        """`tick` every `retry_seconds` until `stop`, then release the lease (a thread of its own,
+        for callers without a scheduler)."""
         while not stop.is_set():
-            try:
-                self.try_acquire_or_renew()
-            except Exception as error:
-                log.warning("lease update failed", lease=self.name, error=str(error))
-            self._report_change()
+            self.tick()
             stop.wait(self.retry_seconds)
         self.release()
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import heapq
-import itertools
+import functools
 import threading
-import time
-from collections.abc import Callable, Hashable
-from typing import Generic, TypeVar
+from collections.abc import Hashable
+from typing import Any, Generic, TypeVar
+
+from canary.controller.scheduling import SchedulerTimers, Timers
 
 K = TypeVar("K", bound=Hashable)
 
@@ -29,79 +29,89 @@ def backoff(failures: int, interval: float, recheck: float | None = None) -> flo
 class WorkQueue(Generic[K]):
     """Keys become due at a time; `get` hands out due keys, never one that is being processed.
 
-    Adding a key that is already queued keeps the earlier due time. Adding a key while a worker
-    holds it defers it until `done`, so the same Canary is never reconciled twice at once and a
-    change seen during a reconcile is not lost.
+    Delays are kept by `timers` (APScheduler by default, see canary.controller.scheduling); the
+    queue holds only the keys that are due. Adding a key that is already due or pending keeps
+    the earlier time. Adding a key while a worker holds it defers it until `done`, so the same
+    Canary is never reconciled twice at once and a change seen during a reconcile is not lost.
     """
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
+    def __init__(self, timers: Timers[K] | None = None) -> None:
         self._cond = threading.Condition()
-        self._due: dict[K, float] = {}
-        self._heap: list[tuple[float, int, K]] = []
-        self._order = itertools.count()
+        self._timers: Timers[K] = timers if timers is not None else _started_timers()
+        self._ready: dict[K, None] = {}
+        """Due keys in the order they became due (a dict: ordered, O(1) removal)."""
         self._processing: set[K] = set()
-        self._deferred: dict[K, float] = {}
+        self._dirty: set[K] = set()
+        """Keys that became due while a worker held them: due again at `done`."""
         self._closed = False
 
-    def add(self, key: K, delay: float = 0.0) -> None:
-        with self._cond:
-            due = self._clock() + max(0.0, delay)
-            if key in self._processing:
-                self._deferred[key] = min(due, self._deferred.get(key, due))
-                return
-            self._schedule(key, due)
+    @property
+    def timers(self) -> Timers[K]:
+        return self._timers
 
-    def _schedule(self, key: K, due: float) -> None:
-        if key in self._due and self._due[key] <= due:
+    def add(self, key: K, delay: float = 0.0) -> None:
+        """Make `key` due in `delay` seconds (now when <= 0), unless it is due sooner already."""
+        if delay > 0:
+            with self._cond:
+                if key in self._ready or key in self._dirty:
+                    return
+            # Outside our lock: a timer that fires at once calls back into `_due_now`.
+            self._timers.call_later(key, delay, functools.partial(self._due_now, key))
             return
-        self._due[key] = due
-        heapq.heappush(self._heap, (due, next(self._order), key))
-        self._cond.notify()
+        self._timers.cancel(key)
+        self._due_now(key)
+
+    def _due_now(self, key: K) -> None:
+        with self._cond:
+            if key in self._processing:
+                self._dirty.add(key)
+            elif key not in self._ready:
+                self._ready[key] = None
+                self._cond.notify()
 
     def get(self, timeout: float | None = None) -> K | None:
         """The next due key (now held by the caller until `done`), or None after `timeout`."""
-        deadline = None if timeout is None else self._clock() + timeout
         with self._cond:
-            while not self._closed:
-                self._drop_stale()
-                now = self._clock()
-                if self._heap and self._heap[0][0] <= now:
-                    _, _, key = heapq.heappop(self._heap)
-                    del self._due[key]
-                    self._processing.add(key)
-                    return key
-                wait = self._heap[0][0] - now if self._heap else None
-                if deadline is not None:
-                    left = deadline - now
-                    if left <= 0:
-                        return None
-                    wait = left if wait is None else min(wait, left)
-                self._cond.wait(wait)
-            return None
-
-    def _drop_stale(self) -> None:
-        while self._heap and self._due.get(self._heap[0][2]) != self._heap[0][0]:
-            heapq.heappop(self._heap)
+            if not self._cond.wait_for(lambda: self._ready or self._closed, timeout):
+                return None
+            if self._closed:
+                return None
+            key = next(iter(self._ready))
+            del self._ready[key]
+            self._processing.add(key)
+            return key
 
     def done(self, key: K) -> None:
         with self._cond:
             self._processing.discard(key)
-            if key in self._deferred:
-                self._schedule(key, self._deferred.pop(key))
+            if key in self._dirty:
+                self._dirty.discard(key)
+                self._ready[key] = None
+                self._cond.notify()
 
     def forget(self, key: K) -> None:
         """Drop a key that no longer exists (its pending requeue included)."""
+        self._timers.cancel(key)
         with self._cond:
-            self._due.pop(key, None)
-            self._deferred.pop(key, None)
+            self._ready.pop(key, None)
+            self._dirty.discard(key)
 
-    def pending(self) -> dict[K, float]:
-        """Queued keys and their due times (for tests and debugging)."""
+    def pending(self) -> set[K]:
+        """Keys due now or later (for tests and debugging; `timers.due()` has the times)."""
         with self._cond:
-            return {**self._due, **self._deferred}
+            now = set(self._ready) | self._dirty
+        return now | set(self._timers.due())
 
     def shutdown(self) -> None:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+        stop = getattr(self._timers, "shutdown", None)
+        if stop is not None:
+            stop()
+
+
+def _started_timers() -> Timers[Any]:
+    timers: SchedulerTimers[Any] = SchedulerTimers()
+    timers.start()
+    return timers

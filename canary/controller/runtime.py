@@ -18,6 +18,8 @@ from canary.controller.metrics import ControllerMetrics
 from canary.controller.queue import WorkQueue, backoff
 from canary.controller.reconcile import Reconciler
 from canary.controller.requests import REQUEST_ANNOTATION
+from canary.controller.scheduling import SchedulerTimers, Timers
+from canary.controller.sharding import Shard
 from canary.controller.watches import METADATA_ONLY, Watcher, with_caches
 from canary.kube.client import Kube
 from canary.kube.names import PRIMARY_SUFFIX
@@ -46,6 +48,8 @@ class Options:
     retry_seconds: float = 2.0
     metrics_addr: str | None = ":8080"
     watch_timeout: int = 300
+    shard: str | None = None
+    """Own only Canaries labelled canary.dev/shard=<shard> (None: those without the label)."""
 
 
 @dataclass
@@ -87,6 +91,14 @@ def _interval(obj: JSON) -> float:
         return DEFAULT_INTERVAL
 
 
+def _selecting(call: Callable[..., Any], selector: str) -> Callable[..., Any]:
+    """`call` with `label_selector` set; keeps its docstring, from which the client's watch
+    learns the return type and the name of the watch parameter."""
+    bound = functools.partial(call, label_selector=selector)
+    functools.update_wrapper(bound, call)
+    return bound
+
+
 class Controller:
     """Wires the watches, the queue, the workers, leader election and the endpoints together."""
 
@@ -97,10 +109,17 @@ class Controller:
         options: Options,
         metrics: ControllerMetrics | None = None,
         clock: Callable[[], float] = time.monotonic,
+        timers: Timers[Key] | None = None,
     ) -> None:
         self.kube, self.reconciler, self.options = kube, reconciler, options
         self.metrics = metrics or ControllerMetrics()
-        self.queue: WorkQueue[Key] = WorkQueue(clock)
+        self.shard = Shard(options.shard)
+        self.scheduler: SchedulerTimers[Key] | None = None
+        if timers is None:
+            # Requeues and lease renewal share one scheduler thread (see scheduling.py).
+            self.scheduler = SchedulerTimers(clock)
+            timers = self.scheduler
+        self.queue: WorkQueue[Key] = WorkQueue(timers)
         self.index = Index()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -112,7 +131,7 @@ class Controller:
             LeaderElector(
                 kube,
                 options.lease_namespace,
-                options.lease_name,
+                self.shard.lease_name(options.lease_name),
                 options.identity,
                 options.lease_seconds,
                 options.renew_deadline,
@@ -140,8 +159,13 @@ class Controller:
     def start(self) -> None:
         if self.endpoints is not None:
             self.endpoints.start()
+        if self.scheduler is not None:
+            self.scheduler.start()
         if self.elector is not None:
-            self._spawn("leader-election", functools.partial(self.elector.run, self._stop))
+            if self.scheduler is not None:
+                self.scheduler.every("lease", self.options.retry_seconds, self.elector.tick)
+            else:
+                self._spawn("leader-election", functools.partial(self.elector.run, self._stop))
         for watcher in self.watchers:
             self._spawn(f"watch-{watcher.name}", functools.partial(watcher.run, self._stop))
         for number in range(self.options.workers):
@@ -151,15 +175,20 @@ class Controller:
             namespaces=self.options.namespaces or "all",
             workers=self.options.workers,
             leader_elect=self.options.leader_elect,
+            shard=self.shard.selector,
         )
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
+        if self.scheduler is not None:
+            self.scheduler.stop_every("lease")
         self.queue.shutdown()
         for watcher in self.watchers:
             watcher.stop()
         for thread in self._threads:
             thread.join(timeout)
+        if self.elector is not None and self.scheduler is not None:
+            self.elector.release()
         if self.endpoints is not None:
             self.endpoints.stop()
 
@@ -215,6 +244,15 @@ class Controller:
     def _reconcile(self, key: Key) -> None:
         namespace, name = key
         if not self.is_leader():
+            return
+        with self._lock:
+            known = key in self.index.canaries
+        if not known:
+            # Deleted, or moved to another shard: nothing to do here but drop its series.
+            self._failures.pop(key, None)
+            self._rechecks.pop(key, None)
+            if self.reconciler.observer is not None:
+                self.reconciler.observer.forget(namespace, name)
             return
         started = time.monotonic()
         try:
@@ -294,6 +332,10 @@ class Controller:
         ]
         watchers = []
         for name, namespaced, prefix, cluster, cluster_args, handler in kinds:
+            if name == "canaries":
+                # Only this shard's Canaries are listed, watched and held.
+                namespaced = _selecting(namespaced, self.shard.selector)
+                cluster = _selecting(cluster, self.shard.selector)
             # Config changes need only names: the data of every Secret is never listed or held.
             headers = METADATA_ONLY if name in ("configmaps", "secrets") else None
             if not self.options.namespaces:
@@ -313,6 +355,8 @@ class Controller:
     def on_canary(self, event: str, obj: JSON) -> None:
         key = _key(obj)
         signature = _canary_signature(obj)
+        if not self.shard.owns(obj.get("metadata", {}).get("labels")):
+            event = "DELETED"  # the server filters already; this holds if one does not
         with self._lock:
             if event == "DELETED":
                 self.index.canaries.pop(key, None)

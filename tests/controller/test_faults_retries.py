@@ -14,6 +14,7 @@ from kubernetes import client
 from canary.controller.queue import MAX_BACKOFF, backoff
 from canary.controller.reconcile import Reconciler
 from canary.controller.runtime import Controller, Options
+from canary.controller.scheduling import ManualTimers
 from canary.kube import client as kube_client
 from canary.kube.client import Kube, raw, read
 from canary.kube.istio import IstioRouter
@@ -212,7 +213,8 @@ def _delays(script: list[float | Exception], interval: str) -> list[float]:
     kube = Kube.of(client.ApiClient(client.Configuration(host="http://127.0.0.1:9")))
     reconciler = Scripted(kube, IstioRouter(kube))
     reconciler.script = list(script)
-    controller = Controller(kube, reconciler, Options(metrics_addr=None), clock=clock)
+    timers: ManualTimers[tuple[str, str]] = ManualTimers(clock)
+    controller = Controller(kube, reconciler, Options(metrics_addr=None), timers=timers)
     canary = {"metadata": {"namespace": "n", "name": "c", "generation": 1},
               "spec": {"analysis": {"interval": interval}}}  # fmt: skip
     controller.on_canary("ADDED", canary)
@@ -222,9 +224,10 @@ def _delays(script: list[float | Exception], interval: str) -> list[float]:
         assert key == ("n", "c")
         controller._reconcile(key)
         controller.queue.done(key)
-        delay = controller.queue.pending()[key] - clock.now
+        delay = timers.due()[key] - clock.now
         delays.append(delay)
         clock.advance(delay)
+        timers.run_due()
     return delays
 
 

@@ -76,3 +76,24 @@ def test_a_released_lease_is_taken_at_once(env: testing.Environment, namespace: 
 
     assert b.try_acquire_or_renew()
     assert _holder(env, namespace) == "b"
+
+
+def test_a_tick_reports_each_change_of_leadership_and_never_raises(
+    env: testing.Environment, namespace: str
+) -> None:
+    """The scheduler runs `tick` every retry period; an error in it must not end the renewals."""
+    server = env.require_emulator()
+    clock = FakeMonotonic()
+    changes: list[bool] = []
+    a = _elector(env, namespace, "a", clock)
+    a.on_change = changes.append
+
+    a.tick()
+    server.api.inject(testing.Fault("GET", "/leases/", 403, times=1, reason="Forbidden"))
+    a.tick()  # the read is refused: logged, not raised; the lease is still fresh
+    clock.advance(11)
+    server.api.inject(testing.Fault("GET", "/leases/", 403, times=1, reason="Forbidden"))
+    a.tick()  # refused again, and now past the renew deadline: no longer the leader
+    a.tick()  # renewed
+
+    assert changes == [True, False, True]
