@@ -229,40 +229,11 @@ def policies(path: Path = DEFAULT_POLICY) -> dict[str, Canary]:
 
 
 def observed(bench: BenchScenario, mode: str) -> tuple[BenchScenario, str]:
-    """The scenario observed through Prometheus or exactly, as far as the Scenario model allows.
-
-    Returns the scenario and the mode actually used: without a `prometheus` field (before the
-    Prometheus model is merged) every observation is exact."""
-    if "prometheus" not in Scenario.model_fields:
-        return bench, "exact"
-    body = bench.scenario.model_dump(mode="json", by_alias=True, exclude_none=True)
-    body.pop("prometheus", None)
-    candidates: list[dict[str, Any]] = (
-        [{}]
-        if mode == "prometheus"
-        else [
-            {"prometheus": None},
-            {"prometheus": {"enabled": False}},
-            {"prometheus": {"mode": "exact"}},
-            {"prometheus": "exact"},
-        ]
-    )
-    for extra in candidates:
-        try:
-            scenario = Scenario.model_validate({**body, **extra})
-        except ValueError:
-            continue
-        if mode == "exact" and not _exact(getattr(scenario, "prometheus", None)):
-            continue
-        return BenchScenario(scenario, bench.kind, bench.rps, bench.ratio), mode
-    raise SystemExit(f"the Scenario model has no way to observe {mode!r}")
-
-
-def _exact(block: object) -> bool:
-    """Whether a scenario's `prometheus` value means exact observation, whatever its shape."""
-    if block is None or block == "exact":
-        return True
-    return getattr(block, "enabled", True) is False or getattr(block, "mode", None) == "exact"
+    """The scenario observed through the simulated Prometheus (its default block) or exactly
+    (`prometheus: {exact: true}`); returns the scenario and the mode used."""
+    model = bench.scenario.prometheus.model_copy(update={"exact": mode == "exact"})
+    scenario = bench.scenario.model_copy(update={"prometheus": model})
+    return BenchScenario(scenario, bench.kind, bench.rps, bench.ratio), mode
 
 
 @dataclass(frozen=True)

@@ -165,11 +165,15 @@ def test_latency_2x_is_rolled_back_by_the_default_and_promoted_by_flagger(
     assert cells["flagger"]["promoted"] == 2
 
 
-def test_without_a_prometheus_model_every_scenario_is_observed_exactly() -> None:
+def test_observe_chooses_the_simulated_prometheus_or_exact_counts() -> None:
     bench = by_name()["healthy"]
-    seen, mode = decisions.observed(bench, "prometheus")
-    if "prometheus" in decisions.Scenario.model_fields:
-        assert mode == "prometheus"
-    else:
-        assert (seen, mode) == (bench, "exact")
-    assert decisions.observed(bench, "exact")[1] == "exact"
+    modelled, mode = decisions.observed(bench, "prometheus")
+    assert mode == "prometheus"
+    assert modelled.scenario.prometheus.exact is False
+    exact, mode = decisions.observed(bench, "exact")
+    assert mode == "exact"
+    assert exact.scenario.prometheus.exact is True
+    assert (
+        exact.scenario.model_copy(update={"prometheus": bench.scenario.prometheus})
+        == bench.scenario
+    )
