@@ -619,8 +619,13 @@ class SequentialState(Model):
     primary_failures: int = 0
     read_until: datetime | None = Field(
         None,
-        description="End of the last traffic window read; the next starts here (unset until the "
-        "first step sends traffic to the canary).",
+        description="End of the last traffic read (unset until the first step sends traffic to "
+        "the canary).",
+    )
+    reading_since: datetime | None = Field(
+        None,
+        description="When the first step sent traffic to the canary: every read covers the run "
+        "from here, and the test counts what is new since the last read.",
     )
     ratios: list[float] = Field(
         default_factory=list, description="The error-rate ratios of the regression side's mixture."

@@ -18,12 +18,13 @@ from canary.engine.verdicts import interval_verdict
 def judge(tick: Tick) -> tuple[Verdict, str, bool]:
     """This interval's verdict, its reason, and whether a critical check failed."""
     rollout_gate = gate_answer(tick, WebhookType.ROLLOUT)
-    sequential = sequential_check(tick)
+    fresh = new_traffic(tick)
+    sequential = sequential_check(tick, fresh)
     interval = interval_verdict(tick.spec, tick.obs.analysis, interval_traffic(tick))
     results = [*interval.results, *([sequential] if sequential is not None else [])]
     report_metric_errors(tick, interval.results)
     tick.status.metrics = [metric_status(result) for result in results]
-    count_blast_radius(tick)
+    count_blast_radius(tick, fresh)
     if rollout_gate is not None and not rollout_gate.passed:
         return Verdict.FAIL, f"rollout webhook failed: {rollout_gate.message}", False
     if sequential is not None and sequential.verdict == Verdict.FAIL:
@@ -39,8 +40,9 @@ def judge(tick: Tick) -> tuple[Verdict, str, bool]:
 def guard_tick(tick: Tick) -> str | None:
     """Between analysis ticks: feeds the window's traffic to the test; the reason when the
     regression is conclusive (the caller rolls back), else None and nothing else changes."""
-    sequential = sequential_check(tick)
-    count_blast_radius(tick)
+    fresh = new_traffic(tick)
+    sequential = sequential_check(tick, fresh)
+    count_blast_radius(tick, fresh)
     if sequential is None or sequential.verdict != Verdict.FAIL:
         return None
     tick.status.metrics = [
@@ -48,6 +50,24 @@ def guard_tick(tick: Tick) -> str | None:
         metric_status(sequential),
     ]
     return f"{sequential.name}: {sequential.reason}"
+
+
+def new_traffic(tick: Tick) -> TrafficSample | None:
+    """What this read adds: with the sequential test the adapter reads each side's requests and
+    5xx since status.sequential.readingSince, and what is new is the part above the counts
+    already taken (each count clamped at zero: a later read may extrapolate a little less).
+    Without a reading start (no sequential test) the sample is the analysis interval's as read.
+    """
+    traffic = tick.obs.traffic
+    state = tick.status.sequential
+    if traffic is None or state is None or state.reading_since is None:
+        return traffic
+    return TrafficSample(
+        canary_requests=max(0, traffic.canary_requests - state.canary_requests),
+        canary_failures=max(0, traffic.canary_failures - state.canary_failures),
+        primary_requests=max(0, traffic.primary_requests - state.primary_requests),
+        primary_failures=max(0, traffic.primary_failures - state.primary_failures),
+    )
 
 
 def interval_traffic(tick: Tick) -> TrafficSample | None:
@@ -108,21 +128,20 @@ def feed(state: SequentialState, traffic: TrafficSample, config: SequentialConfi
     state.primary_requests_since_check += traffic.primary_requests
 
 
-def sequential_check(tick: Tick) -> CheckResult | None:
-    """Adds this window's traffic to the sequential test and reports where it stands.
+def sequential_check(tick: Tick, traffic: TrafficSample | None) -> CheckResult | None:
+    """Adds what this read adds (`new_traffic`) to the sequential test and reports where it stands.
 
-    The window is the one `needs()` asked for: it ends where `traffic_window` says, and that end
-    is the next window's start (status.sequential.readUntil).
+    The read is the one `needs()` asked for: it ends where `traffic_window` says, and that end is
+    status.sequential.readUntil (the guard's clock).
     """
     config = sequential_config(tick.spec)
-    traffic = tick.obs.traffic
     if config is None or traffic is None:
         return None
     # A fresh copy: the input status is never changed in place (decide() is pure).
     previous = tick.status.sequential
     state = previous.model_copy(deep=True) if previous is not None else SequentialState()
     feed(state, traffic, config)
-    since = state.read_until
+    since = state.reading_since or state.read_until
     state.read_until = traffic_window(since, tick.now)[1] if since is not None else tick.now
     tick.status.sequential = state
     llr = state.log_likelihood_ratio
@@ -178,9 +197,8 @@ def metric_status(result: CheckResult) -> MetricStatus:
     )
 
 
-def count_blast_radius(tick: Tick) -> None:
-    """Adds this window's canary traffic to the run's total (what a rollback message reports)."""
-    traffic = tick.obs.traffic
+def count_blast_radius(tick: Tick, traffic: TrafficSample | None) -> None:
+    """Adds this read's new canary traffic to the run's total (what a rollback message reports)."""
     if traffic is None:
         return
     seen = tick.status.blast_radius or BlastRadius()

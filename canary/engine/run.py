@@ -251,7 +251,9 @@ def start_reading_traffic(tick: Tick) -> None:
     (never at the revision's appearance, whose traffic is all the primary's)."""
     state = tick.status.sequential
     if state is not None and state.read_until is None:
-        tick.status.sequential = state.model_copy(update={"read_until": tick.now})
+        tick.status.sequential = state.model_copy(
+            update={"read_until": tick.now, "reading_since": tick.now}
+        )
 
 
 def step_long_enough(tick: Tick) -> bool:

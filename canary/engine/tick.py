@@ -186,7 +186,24 @@ def guard_seconds(spec: CanarySpec) -> float:
 
 
 def traffic_start(spec: CanarySpec, status: CanaryStatus) -> datetime | None:
-    """Where the sequential test's next window starts; None before the canary has traffic."""
+    """Where the sequential test's reads start: when the run's first step sent traffic to the
+    canary (status.sequential.readingSince); None before then.
+
+    Every read covers the whole run so far and the test takes what is new in it (see
+    `judging.new_traffic`): Prometheus' increase() over a window holding two scrapes extrapolates
+    one scrape interval's failures to the whole window, counting each failure about twice and
+    missing the rest, which made the test's error rates several times what it promises (measured
+    by bench/decisions through the simulated Prometheus). Over the run so far the extrapolation
+    is a few percent, and nothing is counted twice.
+    """
+    state = status.sequential
+    if sequential_config(spec) is None or state is None:
+        return None
+    return state.reading_since or state.read_until
+
+
+def last_read(spec: CanarySpec, status: CanaryStatus) -> datetime | None:
+    """The end of the sequential test's last read; None before the canary has traffic."""
     state = status.sequential
     if sequential_config(spec) is None or state is None:
         return None
@@ -195,7 +212,7 @@ def traffic_start(spec: CanarySpec, status: CanaryStatus) -> datetime | None:
 
 def guard_due(canary: Canary, now: datetime) -> bool:
     """Whether a guard interval has passed since the end of the last window read."""
-    since = traffic_start(canary.spec, canary.status)
+    since = last_read(canary.spec, canary.status)
     return since is not None and (now - since).total_seconds() >= guard_seconds(canary.spec)
 
 
@@ -203,7 +220,7 @@ def seconds_until_guard(tick: Tick) -> float | None:
     """Seconds until the next guard tick; a guard interval when the last read is overdue (its
     read failed, or the canary was not ready): looking again sooner would only hammer the
     metrics server."""
-    since = traffic_start(tick.spec, tick.status)
+    since = last_read(tick.spec, tick.status)
     if since is None:
         return None
     guard = guard_seconds(tick.spec)

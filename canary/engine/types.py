@@ -119,7 +119,8 @@ class Needs:
     gates: frozenset[WebhookType] = frozenset()
     traffic_since: datetime | None = None
     """When set, Observations.traffic must be each side's requests and 5xx over
-    `traffic_window(traffic_since, now)` (also on ticks without analysis: the guard's)."""
+    `traffic_window(traffic_since, now)` (also on ticks without analysis: the guard's). The start
+    is the run's first step, so every read covers the run so far; the engine takes what is new."""
 
 
 def traffic_window(since: datetime, now: datetime) -> tuple[datetime, datetime]:
