@@ -26,6 +26,9 @@ def test_at_ten_percent_faults_every_rollout_reaches_the_end_it_should(seed: int
         "bad-0": "Failed",
         "bad-1": "Failed",
     }
-    # The faults did happen, of every kind that applies to reads and writes alike.
-    for kind in ("500", "503", "429", CUT_BEFORE, CUT_AFTER, "watch-cut"):
-        assert outcome.injected[kind] > 0, kind
+    # The faults did happen, of most kinds that apply to reads and writes alike. (Not every kind
+    # in every seed: reading from the watches' caches, the controller makes far fewer requests
+    # than before, so one kind, a sixth of 10% of them, can be missing from a run.)
+    kinds = ("500", "503", "429", CUT_BEFORE, CUT_AFTER, "watch-cut")
+    happened = [kind for kind in kinds if outcome.injected[kind] > 0]
+    assert len(happened) >= len(kinds) - 1, outcome.injected
