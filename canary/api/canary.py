@@ -419,8 +419,10 @@ class SequentialTest(Model):
     guard_interval: Duration = Field(
         DEFAULT_GUARD_INTERVAL,
         description="How often the test looks at the traffic between analysis ticks, rolling back "
-        "at once on a conclusive regression; keep it at least twice the Prometheus scrape "
-        "interval. At or above the analysis interval the test looks only at analysis ticks.",
+        "at once on a conclusive regression. Each look reads the run so far (four instant "
+        "queries), so any cadence keeps the test's error rates; below the Prometheus scrape "
+        "interval it gains nothing. At or above the analysis interval the test looks only at "
+        "analysis ticks.",
         json_schema_extra=at_least(MIN_ANALYSIS_INTERVAL),
     )
     require_evidence: EvidenceRequirement = Field(
