@@ -293,13 +293,17 @@ def world_process() -> Iterator[tuple[Child, str]]:
 class PassAll:
     """Every check passes (no Prometheus): the bench measures the controller, not the analysis."""
 
-    def analyze(self, canary: Any, at: Any) -> Any:
+    def analyze(self, canary: Any, at: Any, *, traffic_since: Any = None) -> Any:
         from canary.analysis.results import CheckResult, Verdict
         from canary.protocols import AnalysisOutcome
 
         results = [CheckResult(m.name, Verdict.PASS, 100.0, None, ">= 99", "bench")
                    for m in canary.spec.analysis.metrics]  # fmt: skip
         return AnalysisOutcome(results=results, traffic=None)
+
+    def traffic(self, canary: Any, at: Any, *, since: Any = None) -> None:
+        """No traffic counts: the sequential test collects no evidence and holds nothing."""
+        return None
 
 
 @contextmanager
