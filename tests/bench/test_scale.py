@@ -39,3 +39,18 @@ def test_each_target_is_judged_on_its_own_number(
 def test_a_run_at_another_setting_is_not_judged() -> None:
     report = _report(100, 10.0, _phase("at rest"), _phase("rolling", delay=1.0, ratio=1.0))
     assert {m for _, _, m in report.targets()} == {None}
+
+
+def test_the_pass_all_analyzer_answers_what_the_controller_asks() -> None:
+    """Given the bench's analyzer, when the controller asks as it does at analysis and guard
+    ticks (canary.controller.reconcile), then every check passes and no traffic is counted."""
+    from datetime import UTC, datetime
+
+    from bench.scale import PassAll, _canary
+    from canary.api.canary import Canary
+
+    canary = Canary.model_validate(_canary("app", 60.0))
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    outcome = PassAll().analyze(canary, now, traffic_since=now)
+    assert [r.verdict.value for r in outcome.results] == ["Pass"]
+    assert PassAll().traffic(canary, now, since=now) is None
