@@ -9,6 +9,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,11 +71,9 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     pytest.fail(f"prometheus not ready after 20 s: {log.read_text()[-2000:]}")
 
 
-@pytest.fixture(scope="session")
-def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
-    server_binary, promtool = binaries()
-    workdir = tmp_path_factory.mktemp("prometheus")
-    data = backfill(promtool, workdir)
+@contextmanager
+def serving(server_binary: str, data: Path, workdir: Path) -> Iterator[PrometheusServer]:
+    """A real Prometheus on a free loopback port over the TSDB in `data`, stopped on exit."""
     config = workdir / "prometheus.yml"
     config.write_text("global:\n  scrape_interval: 1m\nscrape_configs: []\n")
     port = free_port()
@@ -104,3 +103,12 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusS
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="session")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
+    server_binary, promtool = binaries()
+    workdir = tmp_path_factory.mktemp("prometheus")
+    data = backfill(promtool, workdir)
+    with serving(server_binary, data, workdir) as server:
+        yield server

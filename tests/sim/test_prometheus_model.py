@@ -22,7 +22,7 @@ from canary.api.loading import load_canary
 from canary.metrics import promql
 from canary.sim.observer import increases, p99_query, query_range, success_rate_query
 from canary.sim.prometheus import BOUNDS, COLUMNS, FAILED, FIRST_BUCKET, OK, Pod, SideSeries
-from tests.metrics.conftest import PrometheusServer, binaries, free_port, wait_ready
+from tests.metrics.conftest import PrometheusServer, binaries, serving
 
 ROOT = Path(__file__).parents[2]
 T0 = 1767225600
@@ -162,34 +162,8 @@ def server(
         capture_output=True,
         timeout=60,
     )
-    config = workdir / "prometheus.yml"
-    config.write_text("global:\n  scrape_interval: 1m\nscrape_configs: []\n")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = workdir / "prometheus.log"
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(
-            [
-                prometheus,
-                f"--config.file={config}",
-                f"--storage.tsdb.path={data}",
-                "--storage.tsdb.retention.time=100y",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--log.level=warn",
-            ],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_ready(url, process, log)
-        yield PrometheusServer(url=url, data_dir=data)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with serving(prometheus, data, workdir) as running:
+        yield running
 
 
 def api(server: PrometheusServer, path: str, **params: str) -> list[dict[str, object]]:
