@@ -7,6 +7,7 @@ import json
 import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -57,8 +58,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(handler=run)
 
 
+_signalled = threading.Event()
+
+
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    _signalled.set()
     raise KeyboardInterrupt
+
+
+def _interrupted() -> int:
+    print("canary demo: interrupted; every process stopped", file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,15 +90,19 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         summary: dict[str, Any] = run_demo(options)
-    except PlaygroundError as exc:
-        print(f"canary demo: {exc}", file=sys.stderr)
-        return EXIT_SETUP
-    except DemoFailed as exc:
-        print(f"canary demo: {exc} (logs in {workdir})", file=sys.stderr)
-        return EXIT_STORY_FAILED
     except KeyboardInterrupt:
-        print("canary demo: interrupted; every process stopped", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _interrupted()
+    except Exception as exc:
+        # Once the user asked to stop, what failed on the way out is part of stopping.
+        if _signalled.is_set():
+            return _interrupted()
+        if isinstance(exc, PlaygroundError):
+            print(f"canary demo: {exc}", file=sys.stderr)
+            return EXIT_SETUP
+        if isinstance(exc, DemoFailed):
+            print(f"canary demo: {exc} (logs in {workdir})", file=sys.stderr)
+            return EXIT_STORY_FAILED
+        raise
     if args.json:
         print(json.dumps(summary, indent=2))
     return 0

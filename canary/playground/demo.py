@@ -14,6 +14,7 @@ access logs. `Recorder` samples both ten times a second while the story runs.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import threading
@@ -93,10 +94,14 @@ class Recorder:
         return self
 
     def stop(self) -> None:
+        """Stop sampling, then take a last sample if the API still answers (best effort: this
+        runs while the playground shuts down, and must not hide why it does)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        self.sample()
+        # Any error: a timeout from urllib3 as much as an ApiException.
+        with contextlib.suppress(Exception):
+            self.sample()
 
     def _run(self) -> None:
         while not self._stop.wait(self.period):

@@ -32,6 +32,23 @@ class DemoOptions:
     live: bool = True
 
 
+def stop_all(load: Any, recorder: Recorder | None, stack: Stack) -> Exception | None:
+    """Stop the load, the recorder and the stack, each even if one before it failed; the first
+    error (None when every part stopped)."""
+    steps = [
+        *([load.stop] if load is not None else []),
+        *([recorder.stop] if recorder is not None else []),
+        stack.stop,
+    ]
+    first: Exception | None = None
+    for step in steps:
+        try:
+            step()
+        except Exception as exc:  # kept, and raised once everything has stopped
+            first = first or exc
+    return first
+
+
 def run_demo(options: DemoOptions) -> JSON:
     """Run the demo; the summary (see the module doc of canary.commands.demo for the fields).
 
@@ -85,12 +102,14 @@ def run_demo(options: DemoOptions) -> JSON:
         recorder = Recorder(stack.api_client, on_change=changed).start()
         load = demo_mesh.load_generator(stack, rate, options.workdir / "load.jsonl")
         story = tell(stack, timings, recorder, load, lambda m: say(f"[bold]>[/] {m}"))
-    finally:
-        if load is not None:
-            load.stop()
-        if recorder is not None:
-            recorder.stop()
-        stack.stop()
+    except BaseException:
+        # What stopped the story (a signal, a crash, a stall) is what the user must see: an
+        # error while shutting down is not allowed to replace it.
+        stop_all(load, recorder, stack)
+        raise
+    first = stop_all(load, recorder, stack)
+    if first is not None:
+        raise first
     user = demo_mesh.user_requests(load)
     served = demo_mesh.served_requests(options.workdir)
     lifecycle = demo_mesh.read_jsonl(options.workdir / "pods.jsonl")

@@ -140,9 +140,10 @@ def test_sigterm_during_the_demo_stops_every_process(tmp_path: Path) -> None:
     below = descendants(process.pid)
     assert sum("examples/app/server.py" in cmdline(p) for p in below) >= 2
     process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=30) == 130
+    code = process.wait(timeout=30)
     assert process.stderr is not None
     err = process.stderr.read()
+    assert code == 130, err
     assert "interrupted; every process stopped" in err
     assert "Traceback" not in err
     eventually(lambda: not [p for p in below if alive(p)], timeout=10)
