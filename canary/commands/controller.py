@@ -26,6 +26,7 @@ from canary.metrics.prometheus import PrometheusProvider
 from canary.notify.delivery import Dispatcher
 from canary.notify.routing import Route
 from canary.notify.sources import KubeAlertProviders
+from canary.webhook_events import QueuedWebhooks
 from canary.webhooks import HttpWebhookRunner
 
 VARIABLES: dict[str, str] = {
@@ -324,7 +325,13 @@ def build(args: argparse.Namespace) -> Controller:
         registry=metrics.registry,
     )
     reconciler = Reconciler(
-        kube, IstioRouter(kube), analyzer, HttpWebhookRunner(secrets), notifier=notifier
+        kube,
+        IstioRouter(kube),
+        analyzer,
+        HttpWebhookRunner(secrets),
+        notifier=notifier,
+        # Its own runner and connection pool: event calls run on the queue's worker thread.
+        event_webhooks=QueuedWebhooks(HttpWebhookRunner(secrets)),
     )
     options = Options(
         namespaces=list(args.namespace),

@@ -118,6 +118,9 @@ class Reconciler:
     analyzer: Analyzer | None = None
     webhooks: WebhookRunner | None = None
     notifier: Notifier | None = None
+    event_webhooks: WebhookRunner | None = None
+    """Runs the Canary's `event` hooks (canary.webhook_events.QueuedWebhooks in the controller,
+    so a slow receiver never slows a rollout); None: `webhooks`, in the reconcile."""
     clock: Callable[[], datetime] = utc_now
     observer: DecisionObserver | None = None
     may_write: Callable[[], bool] = lambda: True
@@ -186,6 +189,10 @@ class Reconciler:
         )
         write_status(self.kube, canary.metadata.namespace, canary.metadata.name, decision.status)
         self._notify(canary, decision, world)
+        self._call_event_hooks(
+            canary.model_copy(update={"status": decision.status}),
+            [a for a in decision.actions if isinstance(a, RecordEvent)],
+        )
         if world.deleting:
             self._release(canary)
         self._log(canary, decision)
@@ -402,6 +409,24 @@ class Reconciler:
                     error=type(error).__name__,
                 )
 
+    def _call_event_hooks(self, canary: Canary, events: list[RecordEvent]) -> None:
+        """The Canary's `event` webhooks, once per Kubernetes Event recorded (Flagger's rule:
+        metadata carries eventMessage and eventType); called after the status write, so a
+        conflict, which discards the decision, calls nothing."""
+        hooks = [h for h in canary.spec.analysis.webhooks if h.type == WebhookType.EVENT]
+        runner = self.event_webhooks or self.webhooks
+        if not hooks or runner is None:
+            return
+        for event in events:
+            context = payload_context(event_message=event.message, event_type=event.type)
+            try:
+                answer = runner.run(canary, hooks, context)
+            except Exception as error:
+                answer = GateResult(passed=False, message=f"webhooks failed: {error}")
+            if not answer.passed:
+                log.warning("event webhook failed", canary=canary.metadata.name,
+                            reason=event.reason, message=answer.message)  # fmt: skip
+
     def _event(self, canary: Canary, type_: str, reason: str, message: str, now: datetime) -> None:
         try:
             record_event(self.kube, Involved.of(canary), type_, reason, message, now)
@@ -430,6 +455,10 @@ class Reconciler:
                 write_status(self.kube, canary.metadata.namespace, canary.metadata.name, status)
             except Exception as error:
                 log.warning("status not written", canary=canary.metadata.name, error=str(error))
+            self._call_event_hooks(
+                canary.model_copy(update={"status": status}),
+                [RecordEvent("Warning", blocked.reason, blocked.message)],
+            )
         return max(PERMANENT_RETRY, canary.spec.analysis.interval_seconds)
 
     def _invalid(self, obj: JSON, error: ValidationError) -> None:

@@ -137,9 +137,12 @@ class ScriptedWebhooks:
 
     open: bool = True
     calls: list[str] = field(default_factory=list)
+    payloads: list[tuple[str, Any]] = field(default_factory=list)
+    """(hook type, the payload context) of every call."""
 
     def run(self, canary: Canary, hooks: Sequence[Webhook], payload: Any) -> GateResult:
         self.calls.extend(str(h.type) for h in hooks)
+        self.payloads.extend((str(h.type), dict(payload)) for h in hooks)
         return GateResult(passed=self.open, message="scripted")
 
 

@@ -57,7 +57,12 @@ def arguments(tmp_path: Path) -> argparse.Namespace:
     ("raised", "signalled", "code", "said"),
     [
         (KeyboardInterrupt(), False, 130, "interrupted; every process stopped"),
-        (PlaygroundError("a crash while stopping"), True, 130, "interrupted; every process stopped"),
+        (
+            PlaygroundError("a crash while stopping"),
+            True,
+            130,
+            "interrupted; every process stopped",
+        ),
         (TimeoutError("the API timed out while stopping"), True, 130, "interrupted"),
         (PlaygroundError("port 80 (API server) is taken"), False, 2, "port 80"),
         (None, False, 0, ""),
