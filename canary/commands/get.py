@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 
 REDRAW_SECONDS = 0.2
 """The view is redrawn at most this often, and only when it changed."""
-POLL_SECONDS = 0.5
+TICK_SECONDS = 0.5
+"""With no change, the view is still produced this often (ages on a terminal move)."""
 AROUND_SECONDS = 5.0
 """Deployments and Events are read again at least this often, and whenever the Canary changes."""
 
@@ -109,19 +110,27 @@ def watch(api: Api, name: str, out: Console) -> int:
 
 
 def follow(api: Api, name: str) -> Iterator[Snapshot]:
-    """Snapshots of the Canary: read again when it changed, and every AROUND_SECONDS."""
+    """Snapshots of the Canary: read again as soon as a watch sees it change, and every
+    AROUND_SECONDS (Deployments and Events have no watch here); one at least every
+    TICK_SECONDS, so that ages move on a terminal."""
     from canary.operate import view
+    from canary.operate.changes import CanaryChanges
 
     snapshot = view.fetch(api, name)
     fetched_at = time.monotonic()
-    while True:
-        yield snapshot
-        time.sleep(max(REDRAW_SECONDS, POLL_SECONDS))
-        version = api.get_canary(name)["metadata"].get("resourceVersion")
-        changed = version != snapshot.canary["metadata"].get("resourceVersion")
-        if changed or time.monotonic() - fetched_at >= AROUND_SECONDS:
-            snapshot = view.fetch(api, name)
-            fetched_at = time.monotonic()
+    changes = CanaryChanges(api, name, snapshot.canary["metadata"].get("resourceVersion", ""))
+    changes.start()
+    try:
+        while True:
+            yield snapshot
+            changed = changes.wait(TICK_SECONDS)
+            if changed or time.monotonic() - fetched_at >= AROUND_SECONDS:
+                snapshot = view.fetch(api, name)
+                fetched_at = time.monotonic()
+                # Changes that come within REDRAW_SECONDS are drawn together.
+                time.sleep(REDRAW_SECONDS)
+    finally:
+        changes.stop()
 
 
 @contextlib.contextmanager

@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -144,6 +145,63 @@ class Api:
         else:
             text = f"{method} {path}: {message} (HTTP {code})"
         return ApiStatusError(text, code, status)
+
+    def watch_canary(
+        self, name: str, resource_version: str, timeout_seconds: int
+    ) -> Iterator[JSON]:
+        """The watch events ({"type", "object"}) of one Canary after `resource_version`, until the
+        server ends the watch (after `timeout_seconds`) or the connection drops.
+
+        A connection of its own, so that reads on the kept-alive one go on meanwhile; its read
+        timeout is the watch's plus TIMEOUT. Raises ApiStatusError (a 410 Gone when the version is
+        too old) or CliError (unreachable), as `request` does.
+        """
+        prefix = urlsplit(self.connection.server).path
+        query = {
+            "watch": "true",
+            "fieldSelector": f"metadata.name={name}",
+            "timeoutSeconds": str(timeout_seconds),
+            "allowWatchBookmarks": "true",
+        }
+        if resource_version:  # none: the Canary as it is now comes first (an ADDED event)
+            query["resourceVersion"] = resource_version
+        path = canaries_path(self.namespace)
+        url = urlsplit(self.connection.server)
+        timeout = timeout_seconds + self.timeout
+        conn: http.client.HTTPConnection = (
+            http.client.HTTPSConnection(url.netloc, timeout=timeout, context=self.connection.tls)
+            if url.scheme == "https"
+            else http.client.HTTPConnection(url.netloc, timeout=timeout)
+        )
+        try:
+            try:
+                conn.request("GET", f"{prefix}{path}?{urlencode(query)}",
+                             headers={"Accept": "application/json", **self.connection.headers})  # fmt: skip
+                response = conn.getresponse()
+            except (OSError, http.client.HTTPException) as exc:
+                raise CliError(self._unreachable(str(exc))) from None
+            if response.status >= 400:
+                raw = response.read()
+                try:
+                    status: JSON = json.loads(raw) if raw else {}
+                except ValueError:
+                    status = {"message": raw[:200].decode(errors="replace")}
+                raise self._error("GET", path, response.status, status)
+            while True:
+                try:
+                    line = response.readline()
+                except (OSError, http.client.HTTPException):
+                    return  # a dropped watch ends like a timed-out one: the caller watches again
+                if not line:
+                    return
+                if line.strip():
+                    try:
+                        event: JSON = json.loads(line)
+                    except ValueError:
+                        return
+                    yield event
+        finally:
+            conn.close()
 
     def get_canary(self, name: str, namespace: str | None = None) -> JSON:
         return self.request("GET", canaries_path(namespace or self.namespace, name))

@@ -421,7 +421,9 @@ def test_get_watch_prints_each_change_and_ends_with_the_rollout(harness: Harness
     harness.update_target("ghcr.io/stefanprodan/podinfo:6.0.1")
     while harness.phase() != "Succeeded":
         harness.tick()
-        time.sleep(0.6)  # let the watch see each step (it reads twice a second)
+        time.sleep(
+            0.6
+        )  # each step lasts long enough to be drawn (changes within 0.2 s share a frame)
     rest, _ = process.communicate(timeout=20)
 
     assert process.returncode == 0
