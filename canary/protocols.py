@@ -61,6 +61,13 @@ class Analyzer(Protocol):
         None when the metrics server cannot tell."""
         ...
 
+    def check_metrics(
+        self, canary: Canary, at: datetime, names: frozenset[str]
+    ) -> Sequence[CheckResult]:
+        """The analysis' metrics named in `names` (a guard tick's Needs.guard_metrics) at `at`,
+        each checked as analyze() checks it; the other metrics are not queried."""
+        ...
+
 
 class TrafficRouter(Protocol):
     """A mesh's routing for one Canary (Istio VirtualService first)."""

@@ -330,7 +330,7 @@ class TemplateReference(Model):
 
 
 class Metric(Model):
-    """One check run at every analysis interval."""
+    """One check run at every analysis interval (and, marked `guard`, at every guard tick)."""
 
     name: str = Field(min_length=1, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
     template_ref: TemplateReference | None = Field(
@@ -350,6 +350,14 @@ class Metric(Model):
     )
     critical: bool = Field(
         False, description="A failure rolls back at once, whatever the threshold."
+    )
+    guard: bool = Field(
+        False,
+        description="Also checked at every guard tick (analysis.guardInterval), between analysis "
+        "ticks: a measured failure there, or at an analysis tick, rolls back at once, as "
+        "`critical` does. No data and query errors never roll back on a guard tick. Each look is "
+        "a new chance of a false alarm, so use guards for gross bounds only (circuit breakers: "
+        "an error rate above 50%, a p99 above 5 s).",
     )
 
     @model_validator(mode="after")
@@ -422,7 +430,8 @@ class SequentialTest(Model):
         "at once on a conclusive regression. Each look reads the run so far (four instant "
         "queries), so any cadence keeps the test's error rates; below the Prometheus scrape "
         "interval it gains nothing. At or above the analysis interval the test looks only at "
-        "analysis ticks.",
+        "analysis ticks. This is also the cadence of the metrics marked `guard` (even with the "
+        "test disabled) unless analysis.guardInterval is set, which replaces it.",
         json_schema_extra=at_least(MIN_ANALYSIS_INTERVAL),
     )
     require_evidence: EvidenceRequirement = Field(
@@ -502,15 +511,23 @@ class Analysis(Model):
     )
     metrics: list[Metric] = Field(default_factory=list)
     webhooks: list[Webhook] = Field(default_factory=list)
+    guard_interval: Duration | None = Field(
+        None,
+        description="How often the guard looks between analysis ticks: the metrics marked "
+        "`guard` and the sequential test, together. Unset, sequential.guardInterval (30s by "
+        "default), also when the sequential test is disabled; set, it replaces "
+        "sequential.guardInterval. At or above `interval` the guard looks only at analysis ticks.",
+        json_schema_extra=at_least(MIN_ANALYSIS_INTERVAL),
+    )
     sequential: SequentialTest = Field(
         default_factory=SequentialTest,
         description="On by default: rolls back as soon as a regression is conclusive; `enabled: false` turns it off.",
     )
 
-    @field_validator("interval")
+    @field_validator("interval", "guard_interval")
     @classmethod
-    def _interval_at_least_a_second(cls, value: str) -> str:
-        if parse_duration(value) < parse_duration(MIN_ANALYSIS_INTERVAL):
+    def _interval_at_least_a_second(cls, value: str | None) -> str | None:
+        if value is not None and parse_duration(value) < parse_duration(MIN_ANALYSIS_INTERVAL):
             raise ValueError(f"must be at least {MIN_ANALYSIS_INTERVAL}")
         return value
 
@@ -532,6 +549,16 @@ class Analysis(Model):
     @property
     def interval_seconds(self) -> float:
         return parse_duration(self.interval)
+
+    @property
+    def guard_seconds(self) -> float:
+        """The guard's cadence in seconds: guardInterval, else sequential.guardInterval."""
+        return parse_duration(self.guard_interval or self.sequential.guard_interval)
+
+    @property
+    def guard_metrics(self) -> frozenset[str]:
+        """Names of the metrics marked `guard`."""
+        return frozenset(metric.name for metric in self.metrics if metric.guard)
 
 
 class Severity(StrEnum):
@@ -696,6 +723,11 @@ class CanaryStatus(Model):
     phase_started_at: datetime | None = None
     step_started_at: datetime | None = None
     last_analysis_at: datetime | None = None
+    last_guard_at: datetime | None = Field(
+        None,
+        description="When the guard metrics were last checked (at a guard or an analysis tick); "
+        "unset before the run's first step and when no metric is a guard.",
+    )
     not_ready_since: datetime | None = None
     handled_request: str | None = Field(None, description="Id of the last manual request acted on.")
     last_request: LastRequest | None = Field(

@@ -218,14 +218,19 @@ class Reconciler:
         self, canary: Canary, world: World, needs: Needs, now: datetime
     ) -> Observations:
         analysis: Sequence[CheckResult] | None = None
+        guard: Sequence[CheckResult] | None = None
         traffic: TrafficSample | None = None
-        if (needs.analysis or needs.traffic_since is not None) and self.analyzer is not None:
+        if self.analyzer is not None:
             try:
                 if needs.analysis:
                     outcome = self.analyzer.analyze(canary, now, traffic_since=needs.traffic_since)
                     analysis, traffic = outcome.results, outcome.traffic
-                else:  # a guard tick: only the sequential test's window
-                    traffic = self.analyzer.traffic(canary, now, since=needs.traffic_since)
+                else:
+                    # A guard tick: the sequential test's window and the guard metrics only.
+                    if needs.traffic_since is not None:
+                        traffic = self.analyzer.traffic(canary, now, since=needs.traffic_since)
+                    if needs.guard_metrics:
+                        guard = self.analyzer.check_metrics(canary, now, needs.guard_metrics)
             except Exception as error:
                 # Errors of the metric provider are data for the engine (it holds), not a crash.
                 log.warning(
@@ -241,6 +246,7 @@ class Reconciler:
             canary=deployment_readiness(world.target, canary.spec.ready_thresholds.canary),
             routes=self.router.get_routes(canary),
             analysis=analysis,
+            guard=guard,
             traffic=traffic,
             gates=self._gates(canary, world, needs.gates),
             request=manual_request(canary.metadata.annotations),

@@ -41,7 +41,9 @@ def needs(
 ) -> Needs:
     """What decide() will want to know at `now`: whether to run the analysis, which gates to ask,
     and from when the sequential test wants the traffic (`Needs.traffic_since`, also between
-    analysis ticks: the guard's ticks, every `analysis.sequential.guardInterval`).
+    analysis ticks: the guard's ticks, every `analysis.guardInterval`, else
+    `analysis.sequential.guardInterval`), and on a guard tick which metrics marked `guard` to
+    check (`Needs.guard_metrics`; never with `Needs.analysis`, which checks them all).
 
     `canary_ready` is whether the target (canary) Deployment is ready: while it is not, a run
     asks only the rollback gate (once traffic has reached the canary), since decide() acts on
@@ -82,11 +84,20 @@ def needs(
         if gate is not None:
             gates.add(gate)
     # The sequential test reads the traffic since its last window at every analysis tick and,
-    # between them, at every guard tick; before the first step there is no window to read.
+    # between them, at every guard tick; before the first step there is no window to read. An
+    # analysis tick checks every metric, the guards included, so it is never a guard tick too.
     traffic_since = None
+    guard_metrics: frozenset[str] = frozenset()
     if phase in ANALYSIS_PHASES and judging and ((due and analysis) or guard_due(canary, now)):
         traffic_since = traffic_start(spec, status)
-    return Needs(analysis=analysis, gates=frozenset(gates & hooks), traffic_since=traffic_since)
+        if not analysis:
+            guard_metrics = spec.analysis.guard_metrics
+    return Needs(
+        analysis=analysis,
+        gates=frozenset(gates & hooks),
+        traffic_since=traffic_since,
+        guard_metrics=guard_metrics,
+    )
 
 
 def decide(canary: Canary, obs: Observations) -> Decision:

@@ -1,6 +1,8 @@
-"""One analysis tick's verdict (the interval rule, the sequential test, metric errors) and the guard's."""
+"""One analysis tick's verdict (interval rule, sequential test, metric errors) and a guard tick's."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from canary.analysis.results import CheckResult, Verdict, json_number, json_safe
 from canary.analysis.sequential import (
@@ -12,7 +14,7 @@ from canary.analysis.sequential import (
 from canary.api.canary import BlastRadius, MetricStatus, SequentialState, WebhookType
 from canary.engine.tick import Tick, gate_answer, sequential_config
 from canary.engine.types import TrafficSample, traffic_window
-from canary.engine.verdicts import interval_verdict
+from canary.engine.verdicts import interval_verdict, measured_failure
 
 
 def judge(tick: Tick) -> tuple[Verdict, str, bool]:
@@ -24,6 +26,8 @@ def judge(tick: Tick) -> tuple[Verdict, str, bool]:
     results = [*interval.results, *([sequential] if sequential is not None else [])]
     report_metric_errors(tick, interval.results)
     tick.status.metrics = [metric_status(result) for result in results]
+    if tick.spec.analysis.guard_metrics and tick.obs.analysis is not None:
+        tick.status.last_guard_at = tick.now  # the guards were just checked with the rest
     count_blast_radius(tick, fresh)
     if rollout_gate is not None and not rollout_gate.passed:
         return Verdict.FAIL, f"rollout webhook failed: {rollout_gate.message}", False
@@ -38,18 +42,50 @@ def judge(tick: Tick) -> tuple[Verdict, str, bool]:
 
 
 def guard_tick(tick: Tick) -> str | None:
-    """Between analysis ticks: feeds the window's traffic to the test; the reason when the
-    regression is conclusive (the caller rolls back), else None and nothing else changes."""
-    fresh = new_traffic(tick)
-    sequential = sequential_check(tick, fresh)
-    count_blast_radius(tick, fresh)
-    if sequential is None or sequential.verdict != Verdict.FAIL:
-        return None
-    tick.status.metrics = [
-        *(m for m in tick.status.metrics if m.name != sequential.name),
-        metric_status(sequential),
-    ]
-    return f"{sequential.name}: {sequential.reason}"
+    """Between analysis ticks: feeds the read's traffic to the sequential test and checks the
+    metrics marked `guard` (Observations.guard); the rollback's reason when the regression is
+    conclusive or a guard metric measured a failure (the caller rolls back at once), else None.
+
+    Nothing else changes: no history entry, no gate, no step, no failed check. A guard metric's
+    entry in status.metrics is replaced only when it failed or its error changed (with a Warning
+    Event, once per change, as at analysis ticks). No data (whatever `noData` says; the analysis
+    tick applies it) and query errors never roll back here: a guard that cannot see says nothing
+    about the canary, and a breach that lasts is seen at the next look.
+    """
+    reasons: list[str] = []
+    if tick.obs.traffic is not None:
+        fresh = new_traffic(tick)
+        sequential = sequential_check(tick, fresh)
+        count_blast_radius(tick, fresh)
+        if sequential is not None and sequential.verdict == Verdict.FAIL:
+            replace_metrics(tick, [sequential])
+            reasons.append(f"critical check failed: {sequential.name}: {sequential.reason}")
+    if tick.obs.guard is not None:
+        reasons.extend(guard_metrics_check(tick, tick.obs.guard))
+    return "; ".join(reasons) or None
+
+
+def guard_metrics_check(tick: Tick, results: Sequence[CheckResult]) -> list[str]:
+    """The guard metrics' part of a guard tick: restarts their clock (status.lastGuardAt) and
+    answers the reasons of their measured failures (`measured_failure`)."""
+    tick.status.last_guard_at = tick.now
+    guards = tick.spec.analysis.guard_metrics
+    checked = [result for result in results if result.name in guards]
+    report_metric_errors(tick, checked)
+    before = {m.name: m.evidence.get("error") for m in tick.previous.metrics}
+    failed = [result for result in checked if measured_failure(result)]
+    changed = [r for r in checked if r in failed or before.get(r.name) != r.evidence.get("error")]
+    replace_metrics(tick, changed)
+    return [f"guard check failed: {r.name}: {r.reason}" for r in failed]
+
+
+def replace_metrics(tick: Tick, results: Sequence[CheckResult]) -> None:
+    """Replaces (in place in the list's order, else at its end) these metrics' status entries."""
+    if not results:
+        return
+    fresh = {result.name: metric_status(result) for result in results}
+    kept = [fresh.pop(m.name, m) for m in tick.status.metrics]
+    tick.status.metrics = [*kept, *fresh.values()]
 
 
 def new_traffic(tick: Tick) -> TrafficSample | None:

@@ -119,6 +119,7 @@ def start_run(tick: Tick, reason: str) -> None:
     status.metrics = []
     status.blast_radius = None
     status.last_analysis_at = None
+    status.last_guard_at = None
     status.not_ready_since = None
     status.step_started_at = tick.now
     forget_analysis_started(status)

@@ -84,10 +84,10 @@ def run_tick(tick: Tick) -> None:
         rollback(tick, Phase.FAILED, f"failed checks threshold reached {status.failed_checks}")
         return
     if not analysis_due(tick.canary, tick.now):
-        if obs.traffic is not None:
-            regression = guard_tick(tick)
-            if regression is not None:
-                rollback(tick, Phase.FAILED, f"critical check failed: {regression}")
+        if obs.traffic is not None or obs.guard is not None:
+            breach = guard_tick(tick)
+            if breach is not None:
+                rollback(tick, Phase.FAILED, breach)
                 return
         tick.requeue = seconds_until_due(tick)
         return
@@ -248,7 +248,10 @@ def advance(tick: Tick, reason: str, *, gated: bool = True) -> None:
 
 def start_reading_traffic(tick: Tick) -> None:
     """The first step sends traffic to the canary: the sequential test's first window starts now
-    (never at the revision's appearance, whose traffic is all the primary's)."""
+    (never at the revision's appearance, whose traffic is all the primary's), and so does the
+    guard metrics' clock."""
+    if tick.spec.analysis.guard_metrics and tick.status.last_guard_at is None:
+        tick.status.last_guard_at = tick.now
     state = tick.status.sequential
     if state is not None and state.read_until is None:
         tick.status.sequential = state.model_copy(

@@ -14,7 +14,6 @@ from canary.api.canary import (
     RequestOutcome,
     WebhookType,
 )
-from canary.api.common import parse_duration
 from canary.engine.requests import Situation, acceptance, raw_kind, refusal
 from canary.engine.status import close_tick
 from canary.engine.types import (
@@ -181,8 +180,9 @@ def sequential_config(spec: CanarySpec) -> SequentialConfig | None:
 
 
 def guard_seconds(spec: CanarySpec) -> float:
-    """The guard's cadence: analysis.sequential.guardInterval, in seconds."""
-    return parse_duration(spec.analysis.sequential.guard_interval)
+    """The guard's cadence in seconds: analysis.guardInterval, else
+    analysis.sequential.guardInterval (whether or not the test is enabled)."""
+    return spec.analysis.guard_seconds
 
 
 def traffic_start(spec: CanarySpec, status: CanaryStatus) -> datetime | None:
@@ -210,17 +210,30 @@ def last_read(spec: CanarySpec, status: CanaryStatus) -> datetime | None:
     return state.read_until
 
 
+def last_guard(spec: CanarySpec, status: CanaryStatus) -> datetime | None:
+    """The guard's clock: when it last looked; None while there is nothing to guard.
+
+    With metrics marked `guard`, status.lastGuardAt (set when the first step sends traffic to
+    the canary, then at every guard and analysis tick that checked them); the sequential test,
+    if on, is read at the same ticks. Without them, the end of the sequential test's last read.
+    One clock, so that the two never ask for two ticks a second apart.
+    """
+    if spec.analysis.guard_metrics:
+        return status.last_guard_at
+    return last_read(spec, status)
+
+
 def guard_due(canary: Canary, now: datetime) -> bool:
-    """Whether a guard interval has passed since the end of the last window read."""
-    since = last_read(canary.spec, canary.status)
+    """Whether a guard interval has passed since the guard last looked (`last_guard`)."""
+    since = last_guard(canary.spec, canary.status)
     return since is not None and (now - since).total_seconds() >= guard_seconds(canary.spec)
 
 
 def seconds_until_guard(tick: Tick) -> float | None:
-    """Seconds until the next guard tick; a guard interval when the last read is overdue (its
+    """Seconds until the next guard tick; a guard interval when the last look is overdue (its
     read failed, or the canary was not ready): looking again sooner would only hammer the
     metrics server."""
-    since = last_read(tick.spec, tick.status)
+    since = last_guard(tick.spec, tick.status)
     if since is None:
         return None
     guard = guard_seconds(tick.spec)

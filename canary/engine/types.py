@@ -103,6 +103,9 @@ class Observations:
     """Weights read back from the router; None before the routing exists."""
     analysis: Sequence[CheckResult] | None = None
     """This interval's check results; None when the analysis did not run."""
+    guard: Sequence[CheckResult] | None = None
+    """A guard tick's results of the metrics in `Needs.guard_metrics` (each as the analysis
+    evaluates it, at `now`); None when they were not asked for or could not be read."""
     traffic: TrafficSample | None = None
     gates: Mapping[WebhookType, GateResult] = field(default_factory=dict)
     """Results of the webhooks that `needs()` asked for; a missing type has not answered."""
@@ -121,6 +124,9 @@ class Needs:
     """When set, Observations.traffic must be each side's requests and 5xx over
     `traffic_window(traffic_since, now)` (also on ticks without analysis: the guard's). The start
     is the run's first step, so every read covers the run so far; the engine takes what is new."""
+    guard_metrics: frozenset[str] = frozenset()
+    """On a guard tick (never with `analysis`): the names of the metrics marked `guard`, whose
+    results go in Observations.guard. Only these are queried; the others wait for the analysis."""
 
 
 def traffic_window(since: datetime, now: datetime) -> tuple[datetime, datetime]:

@@ -3,7 +3,7 @@ simulator all apply, so that a replay says exactly what a rollout would have don
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from canary.analysis.results import CheckResult, Verdict
@@ -35,10 +35,16 @@ def interval_verdict(
     if spec.analysis.min_requests > 0:
         checked.append(traffic_check(traffic, spec.analysis.min_requests))
     critical_names = {metric.name for metric in spec.analysis.metrics if metric.critical}
+    guards = spec.analysis.guard_metrics
     failed = [r for r in checked if r.verdict == Verdict.FAIL]
     if failed:
+        # A guard's measured breach rolls back at an analysis tick too, as it would have a
+        # second earlier at a guard tick; its no-data "fail" only counts, as any metric's does.
         critical = any(
-            r.name in critical_names or r.evidence.get("critical") is True for r in failed
+            r.name in critical_names
+            or r.evidence.get("critical") is True
+            or (r.name in guards and measured_failure(r))
+            for r in failed
         )
         return IntervalVerdict(Verdict.FAIL, _reasons(failed), critical, checked)
     waiting = [r for r in checked if r.verdict in (Verdict.HOLD, Verdict.NO_DATA)]
@@ -46,6 +52,26 @@ def interval_verdict(
         return IntervalVerdict(Verdict.HOLD, _reasons(waiting), False, checked)
     names = ", ".join(r.name for r in checked) or "no metrics configured"
     return IntervalVerdict(Verdict.PASS, f"checks passed ({names})", False, checked)
+
+
+def measured_failure(result: CheckResult) -> bool:
+    """Whether a Fail was measured, not what `noData: fail` (or a judge's "must have data")
+    makes of missing data. A metric with several checks (combined, each in its evidence under
+    its kind) fails on data when one of them does."""
+    return result.verdict == Verdict.FAIL and _measured(result.evidence)
+
+
+def _measured(evidence: Mapping[str, object]) -> bool:
+    if evidence.get("noData") is True or evidence.get("classification") == "NodataFailMetric":
+        return False
+    parts = [v for v in evidence.values() if isinstance(v, Mapping) and "verdict" in v]
+    if not parts:
+        return True
+    return any(
+        part.get("verdict") == Verdict.FAIL.value
+        and _measured(nested if isinstance(nested := part.get("evidence"), Mapping) else {})
+        for part in parts
+    )
 
 
 def traffic_check(traffic: TrafficSample | None, minimum: int) -> CheckResult:

@@ -126,6 +126,14 @@ class MetricAnalyzer:
             results=results, traffic=self.traffic(canary, at, since=traffic_since)
         )
 
+    def check_metrics(
+        self, canary: Canary, at: datetime, names: frozenset[str]
+    ) -> list[CheckResult]:
+        """The metrics named in `names` (a guard tick's), in the spec's order, as analyze() checks
+        them; the others are not queried."""
+        metrics = canary.spec.analysis.metrics
+        return [self.check(canary, metric, at) for metric in metrics if metric.name in names]
+
     def check(self, canary: Canary, metric: Metric, at: datetime) -> CheckResult:
         """One metric's result; template and query errors become HOLD results with the reason."""
         try:

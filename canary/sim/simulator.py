@@ -133,9 +133,11 @@ def simulate(canary: Canary, scenario: Scenario, seed: int = 1) -> Outcome:
             canary_ready=canary_readiness.ready,
             request=request,
         )
-        analysis, traffic = None, None
+        analysis, guard, traffic = None, None, None
         if wanted.analysis:
             analysis = _analyze(canary, observer, now)
+        elif wanted.guard_metrics:
+            guard = _analyze(canary, observer, now, only=wanted.guard_metrics)
         if wanted.analysis or wanted.traffic_since is not None:
             # The engine's window (canary.engine.types.traffic_window; whole seconds here).
             since = last_analysis
@@ -150,6 +152,7 @@ def simulate(canary: Canary, scenario: Scenario, seed: int = 1) -> Outcome:
             canary=canary_readiness,
             routes=world.routes,
             analysis=analysis,
+            guard=guard,
             traffic=traffic,
             gates={g: _gate(scenario, g, now) for g in wanted.gates},
             request=request,
@@ -181,8 +184,12 @@ def _initialized(canary: Canary) -> Canary:
     return canary.model_copy(update={"status": status})
 
 
-def _analyze(canary: Canary, observer: Observer, now: int) -> list[CheckResult]:
-    return [evaluate(m, observer.metric(m, now)) for m in canary.spec.analysis.metrics]
+def _analyze(
+    canary: Canary, observer: Observer, now: int, only: frozenset[str] | None = None
+) -> list[CheckResult]:
+    """Every metric at `now`, or only those named in `only` (a guard tick's Needs.guard_metrics)."""
+    metrics = canary.spec.analysis.metrics
+    return [evaluate(m, observer.metric(m, now)) for m in metrics if only is None or m.name in only]
 
 
 def _gate(scenario: Scenario, gate: WebhookType, now: int) -> GateResult:

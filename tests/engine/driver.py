@@ -99,7 +99,8 @@ def drive(
             primary=Readiness(primary_ready, "rolling out"),
             canary=Readiness(canary_ready, "rolling out" if scaled_up_at else "scaled to zero"),
             routes=routes,
-            analysis=[check(Verdict.PASS)] if wanted.analysis else None,
+            analysis=healthy(canary) if wanted.analysis else None,
+            guard=healthy(canary, wanted.guard_metrics) if wanted.guard_metrics else None,
             gates={g: GateResult(approves(g, now), "answered") for g in wanted.gates},
             request=request,
         )
@@ -124,6 +125,12 @@ def drive(
                 break
         now += max(1.0, decision.requeue_after)
     return trace
+
+
+def healthy(canary: Canary, only: frozenset[str] | None = None) -> list[Any]:
+    """A passing result for every metric of the spec (or those in `only`)."""
+    names = [m.name for m in canary.spec.analysis.metrics if only is None or m.name in only]
+    return [check(Verdict.PASS, name) for name in names] or [check(Verdict.PASS)]
 
 
 def steps_to_promotion(canary: Canary) -> int:

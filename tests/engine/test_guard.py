@@ -1,4 +1,4 @@
-"""The sequential test's windows, its guard between analysis ticks, and promotion on evidence."""
+"""The sequential test's windows, the guard (the test and guard metrics), promotion on evidence."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from canary.analysis.results import Verdict
 from canary.analysis.sequential import SequentialConfig
 from canary.api.canary import Canary, Phase
 from canary.engine.engine import decide, needs
@@ -18,7 +19,9 @@ from canary.engine.types import (
     TrafficSample,
     traffic_window,
 )
-from tests.engine.conftest import NEW, NOW, T0, make_canary, observe, running
+from canary.metrics.evaluate import QUERY_ERROR, Readings, error_result, evaluate
+from canary.metrics.results import Reading
+from tests.engine.conftest import NEW, NOW, T0, check, make_canary, observe, running
 
 CONFIG = SequentialConfig()
 GRID = list(CONFIG.ratios)
@@ -359,3 +362,236 @@ def test_an_operator_promote_ends_a_hold() -> None:
         request=ManualRequest("promote/ops", RequestKind.PROMOTE),
     )
     assert decide(held, obs).status.phase == Phase.PROMOTING
+
+
+# Metrics marked `guard`: checked at every guard tick, with or without the sequential test.
+
+BREAKER: dict[str, Any] = {
+    "name": "error-breaker",
+    "templateRef": {"name": "error-rate"},
+    "thresholdRange": {"max": 50},
+    "guard": True,
+}
+"""A circuit breaker: the canary's error rate (percent) above 50 rolls back at once."""
+SUCCESS: dict[str, Any] = {"name": "request-success-rate", "thresholdRange": {"min": 99}}
+
+
+def guarded(
+    step: int = 1,
+    *,
+    analysed_ago: float = 30,
+    guarded_ago: float | None = 12,
+    breaker: dict[str, Any] | None = None,
+    analysis: dict[str, Any] | None = None,
+    **status: Any,
+) -> Canary:
+    """A run at `step` with the breaker as a guard metric and the sequential test off; the guard
+    last looked `guarded_ago` seconds before NOW (None: never), every 10 s."""
+    body = running(
+        step,
+        lastAnalysisAt=(NOW - timedelta(seconds=analysed_ago)).isoformat(),
+        **status,
+    )
+    if guarded_ago is not None:
+        body["lastGuardAt"] = (NOW - timedelta(seconds=guarded_ago)).isoformat()
+    spec: dict[str, Any] = {
+        "metrics": [SUCCESS, {**BREAKER, **(breaker or {})}],
+        "sequential": {"enabled": False, "guardInterval": "10s"},
+        **(analysis or {}),
+    }
+    return make_canary(body, analysis=spec)
+
+
+def breaker_result(canary: Canary, value: float | None, *, primary: float | None = None) -> Any:
+    """The breaker's result as the adapters evaluate it (canary.metrics.evaluate)."""
+    metric = next(m for m in canary.spec.analysis.metrics if m.name == "error-breaker")
+    readings = Readings(
+        canary=Reading(value, "" if value is not None else "empty result"),
+        primary=None if primary is None else Reading(primary, ""),
+    )
+    return evaluate(metric, readings)
+
+
+GUARDS = frozenset({"error-breaker"})
+
+
+@pytest.mark.parametrize(
+    ("canary", "ready", "guards", "traffic"),
+    [
+        pytest.param(guarded(guarded_ago=12), True, GUARDS, False, id="guard-tick-without-test"),
+        pytest.param(guarded(guarded_ago=5), True, frozenset(), False, id="not-due"),
+        pytest.param(
+            guarded(analysed_ago=60, guarded_ago=12), True, frozenset(), False,
+            id="analysis-tick-checks-them-all",
+        ),
+        pytest.param(guarded(guarded_ago=12), False, frozenset(), False, id="canary-not-ready"),
+        pytest.param(
+            guarded(0, analysed_ago=60, guarded_ago=None), True, frozenset(), False,
+            id="before-traffic",
+        ),
+        pytest.param(
+            guarded(guarded_ago=12, phase="Paused"), True, frozenset(), False, id="paused"
+        ),
+        pytest.param(
+            guarded(guarded_ago=12, phase="WaitingPromotion"), True, GUARDS, False,
+            id="waiting-for-promotion-is-guarded",
+        ),
+        pytest.param(
+            guarded(guarded_ago=12, analysis={"guardInterval": "20s"}), True, frozenset(), False,
+            id="analysis-guard-interval-replaces-the-test's",
+        ),
+        pytest.param(
+            guarded(guarded_ago=25, analysis={"guardInterval": "20s"}), True, GUARDS, False,
+            id="analysis-guard-interval-due",
+        ),
+        pytest.param(
+            guarded(
+                guarded_ago=12,
+                sequential=seq(NOW - timedelta(seconds=11), readingSince=T0.isoformat()),
+                analysis={"sequential": {"guardInterval": "10s"}},
+            ),
+            True, GUARDS, True, id="with-the-test-one-clock-reads-both",
+        ),
+        pytest.param(
+            guarded(guarded_ago=12, breaker={"guard": False}), True, frozenset(), False,
+            id="no-guard-metric",
+        ),
+    ],
+)  # fmt: skip
+def test_needs_names_the_guard_metrics_on_a_guard_tick(
+    canary: Canary, ready: bool, guards: frozenset[str], traffic: bool
+) -> None:
+    wanted = needs(canary, NEW, NOW, canary_ready=ready)
+    assert wanted.guard_metrics == guards
+    assert (wanted.traffic_since is not None) == traffic
+    if guards:
+        assert (wanted.analysis, wanted.gates) == (False, frozenset())
+
+
+@pytest.mark.parametrize(
+    ("breaker", "value", "rolled_back"),
+    [
+        pytest.param({}, 80.0, True, id="breach-rolls-back"),
+        pytest.param({}, 20.0, False, id="within-bounds"),
+        pytest.param({}, None, False, id="no-data-holds"),
+        pytest.param({"noData": "fail"}, None, False, id="no-data-fail-still-no-rollback"),
+        pytest.param(
+            {"compare": {"max": 10}, "noData": "fail"}, 80.0, True,
+            id="combined-breach-with-a-no-data-part",
+        ),
+        pytest.param(
+            {"thresholdRange": {"max": 90}, "compare": {"max": 10}, "noData": "fail"}, 80.0,
+            False, id="combined-only-no-data-fails",
+        ),
+    ],
+)  # fmt: skip
+def test_a_guard_tick_rolls_back_on_a_measured_breach_only(
+    breaker: dict[str, Any], value: float | None, rolled_back: bool
+) -> None:
+    canary = guarded(breaker=breaker)
+    result = breaker_result(canary, value)
+    decision = decide(canary, observe(canary, analysis=None, guard=[result]))
+    status = decision.status
+    if rolled_back:
+        assert status.phase == Phase.FAILED
+        assert "guard check failed: error-breaker" in status.message
+        routes = [a.routes for a in decision.actions if isinstance(a, SetRoutes)]
+        assert routes
+        assert routes[-1].canary == 0
+        assert [m.verdict for m in status.metrics if m.name == "error-breaker"] == ["Fail"]
+        return
+    # Nothing else changes: no action, no history entry, no step, no failed check.
+    assert decision.actions == []
+    assert status.history == canary.status.history
+    assert (status.phase, status.step, status.canary_weight) == (Phase.PROGRESSING, 1, 20)
+    assert status.failed_checks == canary.status.failed_checks
+    assert status.metrics == canary.status.metrics
+    assert status.last_analysis_at == canary.status.last_analysis_at
+    assert status.last_guard_at == NOW  # the guard's clock restarts
+    assert decision.requeue_after == pytest.approx(10)
+
+
+def test_results_of_metrics_not_marked_guard_are_ignored_on_a_guard_tick() -> None:
+    canary = guarded()
+    failing = check(Verdict.FAIL, "request-success-rate")
+    decision = decide(canary, observe(canary, analysis=None, guard=[failing]))
+    assert decision.status.phase == Phase.PROGRESSING
+    assert decision.actions == []
+
+
+def error_result_of(canary: Canary, message: str) -> Any:
+    metric = next(m for m in canary.spec.analysis.metrics if m.name == "error-breaker")
+    return error_result(metric, QUERY_ERROR, message)
+
+
+def test_a_guard_query_error_warns_once_per_change_and_never_rolls_back() -> None:
+    canary = guarded()
+    first = decide(canary, observe(canary, analysis=None, guard=[error_result_of(canary, "down")]))
+    warnings = [a for a in first.actions if isinstance(a, RecordEvent) and a.type == "Warning"]
+    assert [w.reason for w in warnings] == [QUERY_ERROR]
+    assert first.status.phase == Phase.PROGRESSING
+    assert first.status.history == canary.status.history
+    # The same error at the next guard tick: no new Event.
+    later = canary.model_copy(update={"status": first.status})
+    now = NOW + timedelta(seconds=10)
+    again = decide(
+        later, observe(later, now=now, analysis=None, guard=[error_result_of(later, "down")])
+    )
+    assert not [a for a in again.actions if isinstance(a, RecordEvent)]
+    assert again.status.phase == Phase.PROGRESSING
+    # It answers again: the entry is the answer, and still nothing else changes.
+    healed = later.model_copy(update={"status": again.status})
+    back = decide(
+        healed,
+        observe(healed, now=now + timedelta(seconds=10), analysis=None,
+                guard=[breaker_result(healed, 1.0)]),
+    )  # fmt: skip
+    assert back.actions == []
+    entry = next(m for m in back.status.metrics if m.name == "error-breaker")
+    assert entry.verdict == "Pass"
+    assert back.status.history == canary.status.history
+
+
+@pytest.mark.parametrize(
+    ("value", "no_data", "phase", "failed_checks"),
+    [
+        pytest.param(80.0, "hold", Phase.FAILED, 0, id="breach-rolls-back-at-once"),
+        pytest.param(None, "fail", Phase.PROGRESSING, 1, id="no-data-fail-only-counts"),
+    ],
+)
+def test_a_guard_metric_at_an_analysis_tick(
+    value: float | None, no_data: str, phase: Phase, failed_checks: int
+) -> None:
+    canary = guarded(analysed_ago=60, breaker={"noData": no_data}, analysis={"threshold": 3})
+    results = [check(Verdict.PASS), breaker_result(canary, value)]
+    decision = decide(canary, observe(canary, analysis=results))
+    assert decision.status.phase == phase
+    assert decision.status.failed_checks == failed_checks
+    if phase == Phase.PROGRESSING:
+        assert decision.status.last_guard_at == NOW  # checked with the rest: the clock restarts
+
+
+def test_the_first_step_starts_the_guard_clock_and_a_new_run_clears_it() -> None:
+    canary = make_canary(
+        {
+            "phase": "Progressing",
+            "lastAppliedSpec": NEW,
+            "lastPromotedSpec": "rev-old",
+            "stepStartedAt": T0.isoformat(),
+        },
+        analysis={"metrics": [SUCCESS, BREAKER], "sequential": {"enabled": False}},
+    )
+    decision = decide(canary, observe(canary, analysis=None))
+    assert decision.status.canary_weight == 20
+    assert decision.status.last_guard_at == NOW
+    started = canary.model_copy(update={"status": decision.status})
+    restarted = decide(started, observe(started, now=NOW + timedelta(seconds=5), revision="rev-3"))
+    assert restarted.status.step == 0
+    assert restarted.status.last_guard_at is None
+
+
+def test_a_failed_guard_read_waits_a_guard_interval() -> None:
+    canary = guarded(guarded_ago=12)
+    decision = decide(canary, observe(canary, analysis=None, guard=None))
+    assert decision.status.last_guard_at == canary.status.last_guard_at
+    assert decision.requeue_after == pytest.approx(10)

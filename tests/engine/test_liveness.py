@@ -93,15 +93,30 @@ def strategies(draw: st.DrawFn) -> dict[str, Any]:
 
 @st.composite
 def rollouts(draw: st.DrawFn) -> dict[str, Any]:
-    """A spec with any subset of the eight webhook types, skipAnalysis on or off."""
+    """A spec with any subset of the eight webhook types, skipAnalysis on or off, with or
+    without a guard metric."""
     types = sorted(draw(st.sets(st.sampled_from(list(WebhookType)))))
     interval = draw(st.sampled_from(["5s", "10s", "30s", "1m"]))
     return {
         "strategy": draw(strategies()),
         "skipAnalysis": draw(st.booleans()),
-        "analysis": {"interval": interval, "threshold": draw(st.integers(1, 3))},
+        "analysis": {
+            "interval": interval,
+            "threshold": draw(st.integers(1, 3)),
+            **draw(st.sampled_from([{}, GUARDED])),
+        },
         "types": types,
     }
+
+
+GUARDED = {
+    "metrics": [
+        {"name": "request-success-rate", "thresholdRange": {"min": 99}},
+        {"name": "request-duration", "thresholdRange": {"max": 5000}, "guard": True},
+    ],
+    "guardInterval": "5s",
+}
+"""A guard metric looked at every 5 s: healthy guard ticks neither delay nor hasten the run."""
 
 
 def build(rollout: dict[str, Any], *, types: list[WebhookType] | None = None) -> dict[str, Any]:

@@ -121,3 +121,93 @@ def test_an_evidence_timeout_that_holds_stays_at_the_weight_until_the_operator_p
     assert ended.phase == Phase.SUCCEEDED
     assert ended.decision_seconds is not None
     assert ended.decision_seconds >= 600
+
+
+# Metrics marked `guard` (circuit breakers), with the sequential test off.
+
+BREACH_AT = 100
+"""When the canary starts failing most requests (seconds after the new revision appears)."""
+ANALYSIS_INTERVAL = 120
+
+
+def breaker_canary(*, guard: bool = True) -> Canary:
+    """Steps of 20% every 2m judged by the latency; the success rate below 50% is a guard
+    metric looked at every 10 s; no sequential test."""
+    return Canary.model_validate(
+        {
+            "metadata": {"name": "my-app", "namespace": "default"},
+            "spec": {
+                "targetRef": {"name": "my-app"},
+                "service": {"port": 80},
+                "strategy": {"canary": {"stepWeight": 20}},
+                "analysis": {
+                    "interval": f"{ANALYSIS_INTERVAL}s",
+                    "threshold": 2,
+                    "guardInterval": "10s",
+                    "sequential": {"enabled": False},
+                    "metrics": [
+                        {"name": "request-duration", "thresholdRange": {"max": 500}},
+                        {
+                            "name": "request-success-rate",
+                            "interval": "30s",
+                            "thresholdRange": {"min": 50},
+                            "guard": guard,
+                        },
+                    ],
+                },
+            },
+        }
+    )
+
+
+def breaking(*, exact: bool) -> Scenario:
+    """A canary that fails 90% of its requests from BREACH_AT on (it is at 20% by then)."""
+    changes = [{"at": f"{BREACH_AT}s", "errorRate": 0.9}]
+    return world(0.001, rps=50, canary={"readyAfter": "20s", "changes": changes},
+                 prometheus={"exact": exact})  # fmt: skip
+
+
+def test_a_guard_metric_rolls_back_at_the_first_guard_tick_after_the_breach() -> None:
+    # Given a canary whose success rate collapses at BREACH_AT, in the middle of a 2m step,
+    given = breaking(exact=True)
+    # when the success rate is a guard metric (and, for comparison, an ordinary one),
+    guarded = simulate(breaker_canary(), given, seed=11)
+    plain = simulate(breaker_canary(guard=False), given, seed=11)
+    # then the guard rolls back once its 30s window is mostly failures, at the next 10s look:
+    # well before the analysis tick that would have seen it.
+    assert guarded.phase == plain.phase == Phase.FAILED
+    assert guarded.decision_seconds is not None
+    assert plain.decision_seconds is not None
+    assert 0 < guarded.decision_seconds - BREACH_AT <= 30 + 10
+    assert guarded.decision_seconds < first_step(guarded) + ANALYSIS_INTERVAL
+    assert "guard check failed: request-success-rate" in guarded.ticks[-1].reason
+    assert plain.decision_seconds - BREACH_AT > ANALYSIS_INTERVAL
+    assert guarded.canary_failed_requests * 3 < plain.canary_failed_requests
+
+
+def test_through_prometheus_eyes_the_guard_still_acts_within_a_step() -> None:
+    # Given the same breach seen through the modelled Prometheus (15s scrapes, 1s lag),
+    outcome = simulate(breaker_canary(), breaking(exact=False), seed=11)
+    # then the guard sees it a scrape or two later, still long before the step ends.
+    assert outcome.phase == Phase.FAILED
+    assert outcome.decision_seconds is not None
+    assert 0 < outcome.decision_seconds - BREACH_AT <= 30 + 2 * 15 + 10
+    assert "guard check failed: request-success-rate" in outcome.ticks[-1].reason
+
+
+def test_a_healthy_canary_with_a_guard_metric_is_promoted_and_guard_ticks_leave_no_history() -> (
+    None
+):
+    # Given a healthy canary (as the primary) with the success-rate guard looking every 10s,
+    given = world(0.001, rps=50)
+    outcome = simulate(breaker_canary(), given, seed=13)
+    plain = simulate(breaker_canary(guard=False), given, seed=13)
+    # then it is promoted when the same canary without the guard is,
+    assert outcome.phase == plain.phase == Phase.SUCCEEDED
+    assert outcome.decision_seconds == plain.decision_seconds
+    # and the guard's dozens of looks wrote nothing in the history: same entries, same times.
+    assert outcome.canary is not None
+    assert plain.canary is not None
+    history = [(h.time, h.verdict, h.canary_weight) for h in outcome.canary.status.history]
+    assert history == [(h.time, h.verdict, h.canary_weight) for h in plain.canary.status.history]
+    assert outcome.canary.status.last_guard_at is not None
