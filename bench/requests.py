@@ -24,6 +24,7 @@ from typing import Any
 
 from kubernetes import client
 
+from bench.objects import deployment
 from canary.api.crdgen import write_crds
 from canary.controller.reconcile import Reconciler
 from canary.controller.runtime import Controller, Options
@@ -48,23 +49,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-def _target(name: str, namespace: str, image: str) -> JSON:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": namespace, "labels": labels},
-        "spec": {
-            "replicas": 2,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "app", "image": image}]},
-            },
-        },
-    }
 
 
 def _canary(name: str, namespace: str) -> JSON:
@@ -130,7 +114,7 @@ class Run:
     def given(self) -> None:
         raw(self.test.core.create_namespace, {"metadata": {"name": self.namespace}})
         for name in self.names:
-            body = _target(name, self.namespace, "podinfo:1")
+            body = deployment(name, self.namespace, "podinfo:1", replicas=2)
             raw(self.test.apps.create_namespaced_deployment, self.namespace, body)
             raw(
                 self.test.custom.create_namespaced_custom_object,
