@@ -21,6 +21,7 @@ from kubernetes import client
 from rich.console import Console
 from rich.table import Table
 
+from bench.objects import IMAGE, deployment
 from canary.analysis.results import CheckResult, Verdict
 from canary.api.canary import Canary
 from canary.api.crdgen import write_crds
@@ -35,7 +36,6 @@ from canary.sandbox.faults import OUTCOMES, FaultPlan
 
 CONTROLLER_AGENT = "canary-controller/bench"
 NAMESPACE = "bench"
-IMAGE = "ghcr.io/stefanprodan/podinfo"
 TERMINAL = ("Succeeded", "Failed")
 
 
@@ -92,23 +92,6 @@ class Run:
     rate: float
     rollouts: list[Rollout]
     injected: Counter[str] = field(default_factory=Counter)
-
-
-def _deployment(name: str, image: str) -> dict[str, Any]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "app", "image": image}]},
-            },
-        },
-    }
 
 
 def _canary(name: str) -> dict[str, Any]:
@@ -183,7 +166,7 @@ def run(rate: float, healthy: int = 4, failing: int = 2, seed: int = 1,
                 raw(
                     kube.apps.create_namespaced_deployment,
                     NAMESPACE,
-                    _deployment(rollout.name, f"{IMAGE}:6.0.0"),
+                    deployment(rollout.name, NAMESPACE, f"{IMAGE}:6.0.0"),
                 )
                 raw(
                     kube.custom.create_namespaced_custom_object,

@@ -5,12 +5,14 @@ same Canaries are reconciled by hand (one reconcile per Canary per interval, a f
 one interval each round), once by a reconciler reading straight from the API ("uncached") and
 once through a running Controller's caches ("cached", no workers: this script drives the
 reconciles). Counted: every request the emulator receives during the reconciles, by verb and
-resource, watches and their listings aside (they are per controller, not per Canary).
+resource, watches and their listings aside (they are per controller, not per Canary), and the
+bytes of the bodies the controller's writes send (JSON as the client serialises it).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from collections import Counter
@@ -22,6 +24,7 @@ from typing import Any
 
 from kubernetes import client
 
+from bench.objects import deployment
 from canary.api.crdgen import write_crds
 from canary.controller.reconcile import Reconciler
 from canary.controller.runtime import Controller, Options
@@ -48,23 +51,6 @@ class Clock:
         return self.now
 
 
-def _target(name: str, namespace: str, image: str) -> JSON:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": namespace, "labels": labels},
-        "spec": {
-            "replicas": 2,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "app", "image": image}]},
-            },
-        },
-    }
-
-
 def _canary(name: str, namespace: str) -> JSON:
     return {
         "apiVersion": "canary.dev/v1alpha1",
@@ -79,6 +65,23 @@ def _canary(name: str, namespace: str) -> JSON:
     }
 
 
+class Sizes:
+    """Wraps a client's REST layer to add up the bytes of the bodies its writes send."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.bytes = 0
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        body = kwargs.get("body")
+        if method in ("POST", "PUT", "PATCH") and body is not None:
+            self.bytes += len(json.dumps(body, separators=(",", ":")))
+        return self.inner.request(method, url, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
 class Run:
     """N Canaries in one namespace, reconciled by hand."""
 
@@ -90,6 +93,8 @@ class Run:
         configuration.host = env.url
         configuration.connection_pool_maxsize = 32
         self.kube = Kube.of(client.ApiClient(configuration))
+        self.sizes = Sizes(self.kube.api.rest_client)
+        self.kube.api.rest_client = self.sizes  # type: ignore[assignment]
         self.clock = Clock()
         self.reconciler = Reconciler(self.kube, IstioRouter(self.kube), clock=self.clock)
         self.simulator = testing.DeploymentSimulator(env.api_client, namespace)
@@ -109,7 +114,7 @@ class Run:
     def given(self) -> None:
         raw(self.test.core.create_namespace, {"metadata": {"name": self.namespace}})
         for name in self.names:
-            body = _target(name, self.namespace, "podinfo:1")
+            body = deployment(name, self.namespace, "podinfo:1", replicas=2)
             raw(self.test.apps.create_namespaced_deployment, self.namespace, body)
             raw(
                 self.test.custom.create_namespaced_custom_object,
@@ -203,10 +208,12 @@ def measure(env: testing.Environment, canaries: int, intervals: int, cached: boo
     with run.controller() if cached else nullcontext():
         run.until(lambda: run.phases() == {"Initialized"}, counted=False)
         run.counts.clear()
+        run.sizes.bytes = 0
         for _ in range(intervals):
             run.round(counted=True)
         rows.append(_row(run, "at rest", intervals))
         run.counts.clear()
+        run.sizes.bytes = 0
         run.new_image()
         rounds = run.until(lambda: run.phases() == {"Succeeded"}, counted=True)
         rows.append(_row(run, f"rollout ({rounds} intervals)", rounds))
@@ -222,7 +229,11 @@ def _row(run: Run, phase: str, intervals: int) -> str:
         f"{verb} {res} {n / per:.2f}" for (verb, res), n in sorted(run.counts.items())
     )
     mode = "cached" if run.cached else "uncached"
-    return f"| {mode} | {phase} | {gets / per:.2f} | {writes / per:.2f} | {detail or '-'} |"
+    sent = run.sizes.bytes / per
+    return (
+        f"| {mode} | {phase} | {gets / per:.2f} | {writes / per:.2f} | {sent:,.0f} "
+        f"| {detail or '-'} |"
+    )
 
 
 def main() -> None:
@@ -237,8 +248,8 @@ def main() -> None:
             rows = measure(env, args.canaries, args.intervals, cached=False)
             rows += measure(env, args.canaries, args.intervals, cached=True)
     print(f"{args.canaries} Canaries; requests per Canary per interval (watches aside)\n")
-    print("| reads | phase | GET | writes | by verb and resource |")
-    print("|---|---|---|---|---|")
+    print("| reads | phase | GET | writes | bytes written | by verb and resource |")
+    print("|---|---|---|---|---:|---|")
     for row in rows:
         print(row)
     print(f"\n({time.monotonic() - started:.1f} s)")

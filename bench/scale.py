@@ -40,6 +40,7 @@ from kubernetes import client, watch
 from rich.console import Console
 from rich.table import Table
 
+from bench.objects import IMAGE, deployment
 from canary.api.crdgen import write_crds
 from canary.controller.queue import WorkQueue
 from canary.controller.reconcile import Reconciler
@@ -52,7 +53,6 @@ from canary.sandbox.audit import attributes
 
 CONTROLLER_AGENT = "canary-controller/bench-scale"
 NAMESPACE = "scale"
-IMAGE = "ghcr.io/stefanprodan/podinfo"
 READS = ("get", "list")
 WRITES = ("create", "update", "patch", "delete", "deletecollection")
 K = TypeVar("K", bound=Hashable)
@@ -63,23 +63,6 @@ TARGET_P99_DELAY, TARGET_INTERVAL_SLACK, TARGET_RSS_MB, TARGET_READS_AT_REST = 2
 
 
 # The child process: emulator, Deployment simulator, driver, weight watch, audit counter
-
-
-def _deployment(name: str, tag: str) -> dict[str, Any]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "app", "image": f"{IMAGE}:{tag}"}]},
-            },
-        },
-    }
 
 
 def _canary(name: str, interval: float) -> dict[str, Any]:
@@ -166,7 +149,11 @@ class World:
         started = time.monotonic()
         self.names = [f"app-{i:05d}" for i in range(canaries)]
         for name in self.names:
-            raw(self.kube.apps.create_namespaced_deployment, NAMESPACE, _deployment(name, "6.0.0"))
+            raw(
+                self.kube.apps.create_namespaced_deployment,
+                NAMESPACE,
+                deployment(name, NAMESPACE, f"{IMAGE}:6.0.0"),
+            )
             raw(self.kube.custom.create_namespaced_custom_object, "canary.dev", "v1alpha1",
                 NAMESPACE, "canaries", _canary(name, interval))  # fmt: skip
         ready = self._wait(lambda phase, _: phase == "Initialized", started + timeout)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from canary.api.canary import Canary
 from canary.kube import objects
-from canary.kube.client import Kube, is_conflict, raw, read
+from canary.kube.client import MERGE_PATCH, Kube, is_conflict, raw, read
 from canary.kube.names import is_owned_by, primary_name
+from canary.kube.patches import conditional, merge_diff
 from canary.kube.workloads import CONFLICT_RETRIES, ForeignObject
 
 JSON = dict[str, Any]
@@ -67,7 +67,8 @@ def _differs(live: JSON, desired: JSON) -> bool:
 
 
 def promote_autoscaler(kube: Kube, canary: Canary, autoscaler: JSON) -> None:
-    """Give `<hpa>-primary` the target HPA's spec, only when it changed (a PUT with the RV read)."""
+    """Give `<hpa>-primary` the target HPA's spec, only when it changed (a merge patch carrying
+    the resourceVersion read, which replaces the spec as a PUT would)."""
     name = primary_name(autoscaler["metadata"]["name"])
     desired = objects.primary_autoscaler_spec(canary, autoscaler)
     for _ in range(CONFLICT_RETRIES):
@@ -77,15 +78,14 @@ def promote_autoscaler(kube: Kube, canary: Canary, autoscaler: JSON) -> None:
             return
         if not _differs(live, desired):
             return
-        body = copy.deepcopy(live)
-        body.pop("status", None)
-        body["spec"] = desired
+        change = merge_diff({"spec": live.get("spec") or {}}, {"spec": desired})
         try:
             raw(
-                kube.autoscaling.replace_namespaced_horizontal_pod_autoscaler,
+                kube.autoscaling.patch_namespaced_horizontal_pod_autoscaler,
                 name,
                 canary.metadata.namespace,
-                body,
+                conditional(change, live),
+                _content_type=MERGE_PATCH,
             )
             return
         except Exception as error:

@@ -23,6 +23,7 @@ from canary.kube.client import (
     read,
     written,
 )
+from canary.kube.patches import conditional, merge_diff
 
 JSON = dict[str, Any]
 PLURAL = "canaries"
@@ -47,31 +48,35 @@ def read_canary(kube: Kube, namespace: str, name: str) -> JSON | None:
 
 
 def write_status(kube: Kube, namespace: str, name: str, status: CanaryStatus) -> bool:
-    """Replace the status, retrying on conflict with a fresh GET; False when the Canary is gone.
+    """Write the status, retrying on conflict with a fresh GET; False when the Canary is gone.
 
-    A full replace (not a merge patch) so that fields the engine cleared are cleared here too.
+    A JSON merge patch of the `/status` subresource from the Canary as cached to the wanted
+    status: fields the engine cleared are sent as `null`, so they are cleared here too. It
+    carries the cached resourceVersion: a stale copy costs a 409, after which the Canary is
+    read again from the API (`written` marks it stale), once per conflict.
     """
     body_status = redacted_status(status.to_wire())
     for _ in range(CONFLICT_RETRIES):
         live = read_canary(kube, namespace, name)
         if live is None:
             return False
-        if live.get("status") == body_status:
+        change = merge_diff({"status": live.get("status")}, {"status": body_status})
+        if not change:
             return True
-        live["status"] = body_status
         try:
             written(
                 kube,
                 PLURAL,
                 namespace,
                 name,
-                kube.custom.replace_namespaced_custom_object_status,
+                kube.custom.patch_namespaced_custom_object_status,
                 GROUP,
                 VERSION,
                 namespace,
                 PLURAL,
                 name,
-                live,
+                conditional(change, live),
+                _content_type=MERGE_PATCH,
             )
             return True
         except Exception as error:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from canary.api.canary import Canary
@@ -18,6 +17,7 @@ from canary.kube.client import (
     written,
 )
 from canary.kube.names import Names, is_owned_by
+from canary.kube.patches import conditional, merge_diff
 from canary.kube.revision import (
     ConfigRefs,
     config_checksum,
@@ -122,7 +122,7 @@ def copy_configs(kube: Kube, canary: Canary, configs: dict[str, JSON]) -> None:
     """Create or update the `-primary` copy of every tracked config."""
     for config in configs.values():
         desired = objects.config_copy(canary, config)
-        _create_or_replace(kube, canary, desired)
+        _create_or_update(kube, canary, desired)
 
 
 def _config_calls(kube: Kube, kind: str) -> tuple[Any, Any, Any]:
@@ -130,17 +130,21 @@ def _config_calls(kube: Kube, kind: str) -> tuple[Any, Any, Any]:
         return (
             kube.core.read_namespaced_config_map,
             kube.core.create_namespaced_config_map,
-            kube.core.replace_namespaced_config_map,
+            kube.core.patch_namespaced_config_map,
         )
     return (
         kube.core.read_namespaced_secret,
         kube.core.create_namespaced_secret,
-        kube.core.replace_namespaced_secret,
+        kube.core.patch_namespaced_secret,
     )
 
 
-def _create_or_replace(kube: Kube, canary: Canary, desired: JSON) -> None:
-    reader, creator, replacer = _config_calls(kube, desired["kind"])
+COPIED = ("data", "binaryData")
+"""What a config copy takes from its source at each promotion (type and immutable stay)."""
+
+
+def _create_or_update(kube: Kube, canary: Canary, desired: JSON) -> None:
+    reader, creator, patcher = _config_calls(kube, desired["kind"])
     name, namespace = desired["metadata"]["name"], desired["metadata"]["namespace"]
     for _ in range(CONFLICT_RETRIES):
         live = read(reader, name, namespace)
@@ -148,12 +152,16 @@ def _create_or_replace(kube: Kube, canary: Canary, desired: JSON) -> None:
             raw(creator, namespace, desired)
             return
         _refuse_foreign(desired["kind"].lower(), live, canary)
-        if all(live.get(k) == desired.get(k) for k in ("data", "binaryData")):
+        if all(live.get(k) == desired.get(k) for k in COPIED):
             return
-        body = copy.deepcopy(desired)
-        body["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
+        labels = (live.get("metadata") or {}).get("labels") or {}
+        change = merge_diff(
+            {"metadata": {"labels": labels}, **{k: live.get(k) for k in COPIED}},
+            {"metadata": {"labels": desired["metadata"].get("labels") or {}}}
+            | {k: desired.get(k) for k in COPIED},
+        )
         try:
-            raw(replacer, name, namespace, body)
+            raw(patcher, name, namespace, conditional(change, live), _content_type=MERGE_PATCH)
             return
         except Exception as error:
             if not is_conflict(error):
@@ -234,19 +242,21 @@ def promote(
             del spec["replicas"]
         if _covers(live.get("spec"), spec):
             return
-        body = copy.deepcopy(live)
-        body.pop("status", None)
-        body["spec"].update(spec)
+        # A merge patch, not a strategic one: a strategic merge would merge containers, env and
+        # volumes by name and so keep those the target dropped; this one replaces lists whole.
+        live_spec = live.get("spec") or {}
+        change = merge_diff({"spec": {k: live_spec.get(k) for k in spec}}, {"spec": spec})
         try:
             written(
                 kube,
                 "deployments",
                 names.namespace,
                 names.primary,
-                kube.apps.replace_namespaced_deployment,
+                kube.apps.patch_namespaced_deployment,
                 names.primary,
                 names.namespace,
-                body,
+                conditional(change, live),
+                _content_type=MERGE_PATCH,
             )
             return
         except Exception as error:

@@ -26,6 +26,7 @@ from canary.engine.types import GateResult, Routes, TrafficSample
 from canary.kube.client import ISTIO_GROUP, ISTIO_VERSION, MERGE_PATCH, Kube, raw, read
 from canary.protocols import AnalysisOutcome
 from canary.sandbox import testing
+from canary.sandbox.patches import merge_patch
 from tests.controller.kube_fixtures import autoscaler, canary_body, config_map, deployment
 from tests.controller.kube_schemas import validate
 
@@ -149,8 +150,8 @@ class ScriptedWebhooks:
 class ValidatingRest:
     """Wraps the client's REST layer so that everything the controller writes is validated first.
 
-    Full objects (POST, PUT) are validated as sent. A JSON patch is applied locally to the live
-    object and the result validated, because the server would silently prune a misspelt field.
+    Full objects (POST, PUT) are validated as sent. A JSON patch or a JSON merge patch is applied
+    locally to the live object and the result validated, because the server would silently prune a misspelt field.
     """
 
     def __init__(self, inner: Any) -> None:
@@ -166,11 +167,13 @@ class ValidatingRest:
         ):
             validate({k: v for k, v in body.items() if k != "status"})
             self.sent.append(body)
-        if method == "PATCH" and isinstance(body, list) and _validated_path(url):
+        if method == "PATCH" and isinstance(body, list | dict) and _validated_path(url):
             self._validate_patched(url, body, kwargs.get("headers") or {})
         return self.inner.request(method, url, *args, **kwargs)
 
-    def _validate_patched(self, url: str, operations: list[JSON], headers: dict[str, str]) -> None:
+    def _validate_patched(
+        self, url: str, operations: list[JSON] | JSON, headers: dict[str, str]
+    ) -> None:
         live = self.inner.request(
             "GET",
             url.split("?")[0],
@@ -182,10 +185,18 @@ class ValidatingRest:
         if live.status != 200:
             return
         current = json.loads(live.read())
-        try:
-            patched = jsonpatch.apply_patch(current, operations)
-        except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException):
-            return  # the server will refuse it too
+        if isinstance(operations, dict):
+            content_type = next(
+                (v for k, v in headers.items() if k.lower() == "content-type"), MERGE_PATCH
+            )
+            if content_type != MERGE_PATCH:
+                return  # only merge patches are sent as objects
+            patched = merge_patch(current, operations)
+        else:
+            try:
+                patched = jsonpatch.apply_patch(current, operations)
+            except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException):
+                return  # the server will refuse it too
         patched.setdefault("apiVersion", current.get("apiVersion"))
         patched.setdefault("kind", _kind_of(url))
         validate({k: v for k, v in patched.items() if k != "status"})

@@ -211,6 +211,15 @@ def _plain_client(env: testing.Environment) -> client.ApiClient:
     return client.ApiClient(configuration)
 
 
+def list_once(kube: Kube, namespace: str, plural: str) -> None:
+    """Load the store of `plural` (a custom resource) with one listing, as a watch would."""
+    group, version = GROUPS[plural]
+    listing = raw(kube.custom.list_namespaced_custom_object, group, version, namespace, plural)
+    kube.cache.store(plural).replace(
+        namespace, listing["items"], listing["metadata"]["resourceVersion"]
+    )
+
+
 @contextmanager
 def cached(harness: Harness, frozen: tuple[str, ...] = ()) -> Iterator[tuple[Kube, Recorder]]:
     """The harness's reconciler on a client of its own whose reads go through the caches of a
@@ -248,12 +257,7 @@ def cached(harness: Harness, frozen: tuple[str, ...] = ()) -> Iterator[tuple[Kub
     try:
         testing.eventually(controller.ready)
         for plural in frozen:
-            store = kube.cache.store(plural)
-            group, version = GROUPS[plural]
-            listing = raw(
-                kube.custom.list_namespaced_custom_object, group, version, namespace, plural
-            )
-            store.replace(namespace, listing["items"], listing["metadata"]["resourceVersion"])
+            list_once(kube, namespace, plural)
         yield kube, recorder
     finally:
         controller.stop()
@@ -289,7 +293,7 @@ def test_at_rest_a_canary_costs_no_request_at_all(harness: Harness) -> None:
         assert harness.phase() == "Initialized"
 
 
-def test_a_rollout_with_caches_reads_nothing_and_every_patch_carries_its_version(
+def test_a_rollout_with_caches_reads_nothing_and_writes_only_patches_carrying_versions(
     harness: Harness,
 ) -> None:
     with cached(harness) as (_, recorder):
@@ -309,6 +313,8 @@ def test_a_rollout_with_caches_reads_nothing_and_every_patch_carries_its_version
         assert all(_carries_version(body) for _, _, body in recorder.writes), [
             (m, p) for m, p, b in recorder.writes if not _carries_version(b)
         ]
+        assert {method for method, _, _ in recorder.writes} == {"PATCH"}
+        assert any(path.endswith("/podinfo/status") for _, path, _ in recorder.writes)
         assert harness.image("podinfo-primary") == NEW_IMAGE
         assert harness.routes() == Routes(100, 0)
 
@@ -354,6 +360,57 @@ def test_a_tracked_secret_is_read_at_every_interval_its_data_is_never_kept(
 
         assert _by_verb(harness, since) == Counter({("get", "secrets"): 3})
         assert kube.cache.kept("secrets", harness.namespace, "token") == (False, None)
+
+
+def test_a_promotion_clears_from_the_primary_and_the_status_what_the_target_dropped(
+    harness: Harness,
+) -> None:
+    with cached(harness):
+        harness.given_config_map("settings", color="blue")
+        harness.given_target(config_map="settings")
+        harness.given_canary()
+        harness.settle()
+        harness.run_until(lambda: harness.phase() == "Initialized")
+        assert "configmap/settings" in harness.status()["trackedConfigs"]
+
+        # The new revision no longer uses the ConfigMap: its envFrom and volumes are gone.
+        target = harness.existing_deployment("podinfo")
+        pod = target["spec"]["template"]["spec"]
+        del pod["volumes"], pod["containers"][0]["envFrom"]
+        pod["containers"][0]["image"] = NEW_IMAGE
+        raw(harness.kube.apps.replace_namespaced_deployment, "podinfo", harness.namespace, target)
+        harness.settle()
+        harness.run_until(lambda: harness.phase() == "Succeeded")
+
+        primary = harness.existing_deployment("podinfo-primary")["spec"]["template"]["spec"]
+        assert primary["containers"][0]["image"] == NEW_IMAGE
+        assert "envFrom" not in primary["containers"][0]
+        assert "volumes" not in primary
+        assert "configmap/settings" not in harness.status().get("trackedConfigs", {})
+
+
+def test_a_status_written_behind_the_cache_costs_one_conflict_and_one_read(
+    harness: Harness,
+) -> None:
+    with cached(harness, frozen=("canaries",)) as (kube, _):
+        harness.given_target()
+        harness.given_canary()
+        list_once(kube, harness.namespace, "canaries")
+        harness.settle()
+        harness.run_until(lambda: harness.phase() == "Initialized")
+        # Another writer labels the Canary: the controller's copy is now out of date.
+        harness.patch_canary({"metadata": {"labels": {"team": "payments"}}})
+        harness.update_target(NEW_IMAGE)
+        since = len(harness.controller_requests)
+
+        harness.tick()
+
+        counts = _by_verb(harness, since)
+        assert counts[("get", "canaries")] == 1, counts
+        assert counts[("patch", "canaries/status")] == 2, counts
+        assert harness.phase() == "Progressing"
+        assert harness.canary_object()["metadata"]["labels"]["team"] == "payments"
+        harness.run_until(lambda: harness.phase() == "Succeeded")
 
 
 def test_a_failing_rollout_still_rolls_back_with_caches(harness: Harness) -> None:

@@ -3,7 +3,8 @@
 Built with `kubectl kustomize` (kustomize v5 built in): deploy/ (cluster-wide), deploy/namespaced/
 and deploy/ with its optional components (servicemonitor/, grafana/). Built-in kinds validate with
 kubernetes-validate in strict mode, canary.dev objects against the CRDs the install itself
-applies (made strict as tests/controller/kube_schemas.py does). The RBAC: tests/controller/test_deploy.py.
+applies (made strict as tests/controller/kube_schemas.py does), the ServiceMonitor against the
+Prometheus Operator's CRD vendored in schemas/. The RBAC: tests/controller/test_deploy.py.
 """
 
 from __future__ import annotations
@@ -42,8 +43,13 @@ INSTALLS = {
     "namespaced": lambda: render(NAMESPACED),
     "with-components": render_with_components,
 }
-OPERATOR_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor")}
-"""Kinds whose CRD is not installed here: checked against the objects they select instead."""
+SCHEMAS = Path(__file__).resolve().parent / "schemas"
+OPERATOR_CRDS = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): SCHEMAS
+    / "monitoring.coreos.com_servicemonitors.yaml",
+}
+"""CRDs of kinds the install uses but does not define, vendored from their project (see
+schemas/README.md)."""
 
 
 def _objects() -> list[tuple[str, dict[str, Any]]]:
@@ -75,11 +81,36 @@ def _crd_validator(install: str, kind: str) -> jsonschema.Draft4Validator:
     return jsonschema.Draft4Validator(_strict(copy.deepcopy(schema)))
 
 
+@functools.cache
+def _operator_validator(api_version: str, kind: str) -> jsonschema.Draft4Validator:
+    """The schema of `api_version`'s `kind` in its vendored CRD, made strict (unknown fields are
+    errors, as tests/controller/kube_schemas.py makes Istio's)."""
+    crd = yaml.safe_load(OPERATOR_CRDS[(api_version, kind)].read_text())
+    version = api_version.partition("/")[2]
+    served = next(v for v in crd["spec"]["versions"] if v["name"] == version and v["served"])
+    schema = _strict(copy.deepcopy(served["schema"]["openAPIV3Schema"]))
+    schema["properties"]["apiVersion"] = {"enum": [api_version]}
+    schema["properties"]["kind"] = {"enum": [kind]}
+    schema["properties"]["metadata"] = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "namespace": {"type": "string"},
+            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+            "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
+        },
+        "required": ["name", "namespace"],
+        "additionalProperties": False,
+    }
+    schema["required"] = sorted({"apiVersion", "kind", "metadata", *schema.get("required", [])})
+    return jsonschema.Draft4Validator(schema)
+
+
 @pytest.mark.parametrize(("install", "obj"), _objects(), ids=_id)
 def test_every_object_of_every_install_is_valid(install: str, obj: dict[str, Any]) -> None:
-    if (obj["apiVersion"], obj["kind"]) in OPERATOR_KINDS:
-        pytest.skip("no schema here: test_the_service_monitor_scrapes_the_controllers_service")
-    if obj["apiVersion"].startswith("canary.dev/"):
+    if (obj["apiVersion"], obj["kind"]) in OPERATOR_CRDS:
+        _operator_validator(obj["apiVersion"], obj["kind"]).validate(obj)
+    elif obj["apiVersion"].startswith("canary.dev/"):
         _crd_validator(install, obj["kind"]).validate(obj)
     else:
         kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
@@ -219,6 +250,30 @@ def test_the_service_monitor_scrapes_the_controllers_service() -> None:
     assert [e["port"] for e in monitor["spec"]["endpoints"]] == ["http-metrics"]
     assert "http-metrics" in names
     assert {e["path"] for e in monitor["spec"]["endpoints"]} == {"/metrics"}
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        pytest.param(("spec", "endpoints", 0, "intervall"), "30s", id="a-misspelt-field"),
+        pytest.param(("spec", "endpoints", 0, "scheme"), "gopher", id="a-value-off-the-enum"),
+        pytest.param(("spec", "selector"), None, id="no-selector"),
+    ],
+)
+def test_the_service_monitor_schema_refuses_a_broken_monitor(
+    path: tuple[str | int, ...], value: Any
+) -> None:
+    monitor = copy.deepcopy(_one(render_with_components(), "ServiceMonitor", "canary-controller"))
+    parent: Any = monitor
+    for key in path[:-1]:
+        parent = parent[key]
+    if value is None:
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = value
+    validator = _operator_validator(monitor["apiVersion"], monitor["kind"])
+
+    assert list(validator.iter_errors(monitor))
 
 
 def test_the_grafana_component_offers_the_dashboard_to_grafanas_sidecar() -> None:
