@@ -72,6 +72,12 @@ class VerdictByName:
         ]
         return AnalysisOutcome(results=results, traffic=None)
 
+    def check_metrics(
+        self, canary: Canary, at: datetime, names: frozenset[str]
+    ) -> list[CheckResult]:
+        """A guard tick's checks: the scripted verdict, for the named metrics only."""
+        return [r for r in self.analyze(canary, at).results if r.name in names]
+
 
 @dataclass
 class Rollout:

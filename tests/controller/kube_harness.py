@@ -131,6 +131,15 @@ class ScriptedAnalyzer:
         ]
         return AnalysisOutcome(results=results, traffic=None)
 
+    def check_metrics(
+        self, canary: Canary, at: datetime, names: frozenset[str]
+    ) -> list[CheckResult]:
+        """A guard tick: the scripted verdict for the named metrics (not counted in `calls`)."""
+        calls = self.calls
+        results = [r for r in self.analyze(canary, at).results if r.name in names]
+        self.calls = calls
+        return results
+
 
 @dataclass
 class ScriptedWebhooks:
