@@ -74,6 +74,10 @@ class Sample:
     status_weights: tuple[int, int] = (0, 0)
     """(canary, mirror) as the status says: the controller writes it just after the routes, so
     the live view pairs each message with these, not with the VirtualService's newer weights."""
+    previous_read: float = 0.0
+    """When the VirtualService was last read still in the state before this one (UNIX s; 0 for
+    the first sample): the change happened after it, and at most `time` (samples are kept only
+    on a change, so `time` alone cannot bound it from below)."""
 
 
 @dataclass
@@ -87,6 +91,7 @@ class Recorder:
     on_change: Callable[[Sample], None] | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    _last_read: float = 0.0
 
     def start(self) -> Recorder:
         self._thread = threading.Thread(target=self._run, name="demo-recorder", daemon=True)
@@ -122,6 +127,7 @@ class Recorder:
         for entry in status.get("history") or []:
             key = (entry.get("time", ""), entry.get("phase", ""), entry.get("reason", ""))
             self.decisions.setdefault(key, entry)
+        read_at = time.time()
         primary, weight, mirror = live_weights(custom)
         sample = Sample(
             time.time(),
@@ -131,7 +137,9 @@ class Recorder:
             mirror,
             status.get("message", ""),
             (int(status.get("canaryWeight") or 0), int(status.get("mirrorWeight") or 0)),
+            self._last_read,
         )
+        self._last_read = read_at
         last = self.samples[-1] if self.samples else None
         if last is None or (
             last.phase,

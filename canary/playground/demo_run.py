@@ -123,6 +123,7 @@ def run_demo(options: DemoOptions) -> JSON:
             "primary": s.primary_weight,
             "canary": s.canary_weight,
             "mirror": s.mirror,
+            "previous_read": s.previous_read,
         }
         for s in recorder.samples
     ]

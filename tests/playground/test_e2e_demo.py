@@ -177,10 +177,14 @@ def test_mirrored_requests_reached_v2_and_no_mirrored_response_reached_a_client(
     assert all(e["app_version"] == "1.0.0" for e in answered.values())
     first_v2 = min(float(e["start_time"]) for e in mirrored)
     mirror_end = min(s[0] for s in steps(demo["_weights"], 1e12) if s[2] > 0)
+    # The weights are sampled: the shift happened after the last read that still saw the mirror
+    # step, and no user request sent before that read may have reached v2.
+    shift = next(w for w in demo["_weights"] if w["time"] == mirror_end)
     users_v2 = [r for r in demo["_load"] if r.get("version") == "2.0.0"
-                and r["time"] < mirror_end]  # fmt: skip
+                and r["time"] < shift["previous_read"]]  # fmt: skip
     assert first_v2 < mirror_end
-    assert users_v2 == []
+    assert 0 < shift["previous_read"] <= mirror_end
+    assert users_v2 == [], (shift, users_v2[:3])
 
 
 def test_after_v3s_rollback_no_user_request_reaches_v3(demo: dict[str, Any]) -> None:
