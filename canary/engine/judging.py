@@ -93,11 +93,25 @@ def new_traffic(tick: Tick) -> TrafficSample | None:
     5xx since status.sequential.readingSince, and what is new is the part above the counts
     already taken (each count clamped at zero: a later read may extrapolate a little less).
     Without a reading start (no sequential test) the sample is the analysis interval's as read.
+
+    A read adds something only when both sides' requests have grown past what was taken: the
+    test weighs a window's failures by the sides' shares of its requests, and a window without
+    one side's requests weighs nothing, so taking its failures would mark them as taken without
+    ever weighing them. Such a read comes when increase() extrapolates the unscraped end of the
+    range at the run's average rate and a lull follows a burst (the count comes back lower), or
+    when a side has had no request; what it shows waits for the next read. Taking it made 2 of
+    the 3 false rollbacks of bench/decisions' healthy-noisy (seeds 1041 and 1121: a dozen
+    primary failures taken unweighed).
     """
     traffic = tick.obs.traffic
     state = tick.status.sequential
     if traffic is None or state is None or state.reading_since is None:
         return traffic
+    if (
+        traffic.canary_requests <= state.canary_requests
+        or traffic.primary_requests <= state.primary_requests
+    ):
+        return TrafficSample(0, 0, 0, 0)
     return TrafficSample(
         canary_requests=max(0, traffic.canary_requests - state.canary_requests),
         canary_failures=max(0, traffic.canary_failures - state.canary_failures),

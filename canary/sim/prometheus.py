@@ -72,7 +72,8 @@ def bucket_quantile(q: float, bounds: Sequence[float], counts: Sequence[float]) 
     than two buckets or no observations; counts are first made monotonic (floating-point sums can
     dip); a rank in the +Inf bucket answers the largest finite bound; in the lowest bucket the
     interpolation starts at 0 (or answers the bound itself when it is <= 0); elsewhere it is linear
-    between the bucket's lower and upper bound.
+    between the bucket's lower and upper bound. q = 0 over an empty lowest bucket divides 0 by 0:
+    NaN, as in Prometheus.
     """
     if q < 0:
         return -math.inf
@@ -95,6 +96,9 @@ def bucket_quantile(q: float, bounds: Sequence[float], counts: Sequence[float]) 
         start = float(bounds[b - 1])
         count -= monotonic[b - 1]
         rank -= monotonic[b - 1]
+    if count == 0:
+        # Only at rank 0 in an empty lowest bucket: Go's 0/0, so Prometheus answers NaN.
+        return math.nan
     return start + (end - start) * (rank / count)
 
 
