@@ -1,0 +1,93 @@
+"""Reads a rollout no longer makes: each test counts the controller's requests to the emulator.
+
+The rule (issue 16): during a rollout, the writes the steps need plus one read per conflict. Each
+test here pins one read that used to be made beyond that, and the conflict that still costs one.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from canary.kube.cache import RecordedEvents
+from tests.controller.kube_harness import Harness
+from tests.controller.test_cache import NEW_IMAGE, _by_verb, cached
+
+SECOND_IMAGE = "ghcr.io/stefanprodan/podinfo:6.0.2"
+
+
+def _counts(harness: Harness) -> dict[str, int]:
+    """Each Event about the Canary by name, and its count."""
+    return {e["metadata"]["name"]: int(e.get("count") or 1) for e in harness.events()}
+
+
+def _roll_out(harness: Harness, image: str) -> None:
+    harness.update_target(image)
+    harness.run_until(lambda: harness.phase() == "Progressing")
+    harness.run_until(lambda: harness.phase() == "Succeeded")
+
+
+def _two_rollouts(harness: Harness) -> tuple[dict[str, int], Counter[tuple[str, str]]]:
+    """Initialise, roll out NEW_IMAGE, then SECOND_IMAGE; the Events' counts before the second
+    rollout, and the controller's requests during it."""
+    harness.given_target()
+    harness.given_canary()
+    harness.settle()
+    harness.run_until(lambda: harness.phase() == "Initialized")
+    _roll_out(harness, NEW_IMAGE)
+    return _counts(harness), Counter()
+
+
+def test_an_event_repeated_by_a_second_rollout_is_counted_without_a_read(
+    harness: Harness,
+) -> None:
+    with cached(harness):
+        before, _ = _two_rollouts(harness)
+        since = len(harness.controller_requests)
+
+        _roll_out(harness, SECOND_IMAGE)
+
+        counts = _by_verb(harness, since)
+        after = _counts(harness)
+        repeated = [name for name, count in before.items() if after[name] > count]
+        assert repeated, "the second rollout repeated no Event"
+        assert counts[("get", "events")] == 0, counts
+        assert counts[("patch", "events")] == sum(after[n] - before[n] for n in repeated)
+        assert all(after[name] == before[name] + 1 for name in repeated), (before, after)
+        assert harness.image("podinfo-primary") == SECOND_IMAGE
+
+
+def test_after_a_restart_an_event_recorded_before_costs_one_read_for_its_conflict(
+    harness: Harness,
+) -> None:
+    with cached(harness) as (kube, _):
+        before, _ = _two_rollouts(harness)
+        kube.cache.events = RecordedEvents()  # a new process remembers no Event
+        since = len(harness.controller_requests)
+
+        _roll_out(harness, SECOND_IMAGE)
+
+        counts = _by_verb(harness, since)
+        after = _counts(harness)
+        repeated = [name for name, count in before.items() if after[name] > count]
+        assert repeated, "the second rollout repeated no Event"
+        # One create refused (AlreadyExists) and one GET per Event of the earlier process, once:
+        # a second repeat of the same Event in this process would be a patch alone.
+        assert counts[("get", "events")] == len(repeated), counts
+        assert all(after[name] == before[name] + 1 for name in repeated), (before, after)
+
+
+def test_an_event_that_expired_is_created_again(harness: Harness) -> None:
+    with cached(harness) as (kube, _):
+        before, _ = _two_rollouts(harness)
+        for name in before:  # the API server's event TTL ran out
+            harness.kube.core.delete_namespaced_event(name, harness.namespace)
+        since = len(harness.controller_requests)
+
+        _roll_out(harness, SECOND_IMAGE)
+
+        counts = _by_verb(harness, since)
+        after = _counts(harness)
+        assert set(before) & set(after), "the second rollout repeated no Event"
+        assert counts[("get", "events")] == 0, counts
+        assert all(count == 1 for count in after.values()), after
+        assert len(kube.cache.events) >= len(after)
