@@ -45,10 +45,9 @@ def _refuse_foreign(kind: str, live: JSON | None, canary: Canary) -> None:
         raise ForeignObject(f"{kind} {name} exists and is not owned by this Canary")
 
 
-def check_owned(
-    kube: Kube, canary: Canary, configs: dict[str, JSON], autoscaler: JSON | None = None
-) -> None:
-    """ForeignObject when a `-primary` object this Canary would write belongs to someone else.
+def check_owned(kube: Kube, canary: Canary, configs: dict[str, JSON]) -> None:
+    """ForeignObject when a `-primary` Deployment or config copy this Canary would write belongs
+    to someone else (the primary HPA: `autoscalers.read_primary_autoscaler`).
 
     Checked before the first write of an initialisation or promotion, so that a refusal leaves
     nothing half-done (the writes check again, against a race).
@@ -59,10 +58,6 @@ def check_owned(
         reader = _config_calls(kube, config["kind"])[0]
         copy_name = objects.config_copy(canary, config)["metadata"]["name"]
         _refuse_foreign(config["kind"].lower(), read(reader, copy_name, names.namespace), canary)
-    if autoscaler is not None:
-        hpa = objects.primary_autoscaler(canary, autoscaler)["metadata"]["name"]
-        reader = kube.autoscaling.read_namespaced_horizontal_pod_autoscaler
-        _refuse_foreign("horizontalpodautoscaler", read(reader, hpa, names.namespace), canary)
 
 
 def read_deployment(kube: Kube, namespace: str, name: str) -> JSON | None:

@@ -91,3 +91,55 @@ def test_an_event_that_expired_is_created_again(harness: Harness) -> None:
         assert counts[("get", "events")] == 0, counts
         assert all(count == 1 for count in after.values()), after
         assert len(kube.cache.events) >= len(after)
+
+
+HPA = {"autoscalerRef": {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+                         "name": "podinfo"}}  # fmt: skip
+HPAS = ("get", "horizontalpodautoscalers")
+
+
+def _hpa_reads_per_reconcile(harness: Harness, done: str) -> list[int]:
+    """Reconcile until phase `done`; the GETs of HPAs each reconcile made."""
+    reads = []
+    for _ in range(60):
+        if harness.phase() == done:
+            return reads
+        since = len(harness.controller_requests)
+        harness.tick()
+        reads.append(_by_verb(harness, since)[HPAS])
+    raise AssertionError(f"not {done} after 60 reconciles")
+
+
+def test_an_initialisation_and_a_promotion_read_each_hpa_once(harness: Harness) -> None:
+    with cached(harness):
+        harness.given_target(replicas=2)
+        harness.given_autoscaler(low=2, high=6)
+        harness.given_canary(**HPA)
+        harness.settle()
+        initialising = _hpa_reads_per_reconcile(harness, "Initialized")
+        harness.patch_autoscaler("podinfo", {"spec": {"maxReplicas": 10}})
+        harness.update_target(NEW_IMAGE)
+        harness.run_until(lambda: harness.phase() == "Progressing")
+        rolling = _hpa_reads_per_reconcile(harness, "Succeeded")
+
+        # The target's HPA and the primary's, once each, in the reconcile that writes them
+        # (it used to be twice each); one read of the target's when the canary scales up.
+        assert max(initialising) == 2, initialising
+        assert max(rolling) == 2, rolling
+        primary = harness.autoscaler("podinfo-primary")
+        assert primary is not None
+        assert primary["spec"]["maxReplicas"] == 10
+        assert harness.image("podinfo-primary") == NEW_IMAGE
+
+
+def test_a_canary_without_an_hpa_never_asks_for_one(harness: Harness) -> None:
+    with cached(harness):
+        harness.given_target()
+        harness.given_canary()
+        harness.settle()
+        since = len(harness.controller_requests)
+        harness.run_until(lambda: harness.phase() == "Initialized")
+        _roll_out(harness, NEW_IMAGE)
+
+        verbs = {verb for verb, resource in _by_verb(harness, since) if "autoscalers" in resource}
+        assert verbs == set()
