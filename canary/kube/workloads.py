@@ -6,6 +6,7 @@ from typing import Any
 
 from canary.api.canary import Canary
 from canary.kube import objects, takeover
+from canary.kube.cache import metadata_of
 from canary.kube.client import (
     JSON_PATCH,
     MERGE_PATCH,
@@ -55,9 +56,24 @@ def check_owned(kube: Kube, canary: Canary, configs: dict[str, JSON]) -> None:
     names = Names.of(canary)
     _refuse_foreign("deployment", read_deployment(kube, names.namespace, names.primary), canary)
     for config in configs.values():
-        reader = _config_calls(kube, config["kind"])[0]
         copy_name = objects.config_copy(canary, config)["metadata"]["name"]
-        _refuse_foreign(config["kind"].lower(), read(reader, copy_name, names.namespace), canary)
+        live = _config_metadata(kube, config["kind"], names.namespace, copy_name)
+        _refuse_foreign(config["kind"].lower(), live, canary)
+
+
+def _plural(kind: str) -> str:
+    return "configmaps" if kind == "ConfigMap" else "secrets"
+
+
+def _config_metadata(kube: Kube, kind: str, namespace: str, name: str) -> JSON | None:
+    """A ConfigMap's or Secret's metadata (its ownerReferences say whose it is): from the
+    metadata-only watch when it has listed the namespace, else one GET."""
+    store = kube.cache.get(metadata_of(_plural(kind)))
+    if store is not None:
+        known, meta = store.lookup(namespace, name)
+        if known:
+            return meta
+    return read(_config_calls(kube, kind)[0], name, namespace)
 
 
 def read_deployment(kube: Kube, namespace: str, name: str) -> JSON | None:
@@ -138,13 +154,40 @@ COPIED = ("data", "binaryData")
 """What a config copy takes from its source at each promotion (type and immutable stay)."""
 
 
+def _live_copy(kube: Kube, kind: str, namespace: str, name: str, fresh: bool) -> JSON | None:
+    """A config copy as it is: a ConfigMap from what `Cache.kept` holds at the version its watch
+    last reported (our own writes keep their answers), else, or when `fresh` (after a 409), or
+    for a Secret (whose data is never held), one GET."""
+    plural = _plural(kind)
+    if kind == "ConfigMap" and not fresh:
+        known, kept = kube.cache.kept(plural, namespace, name)
+        if known:
+            return kept
+    live = read(_config_calls(kube, kind)[0], name, namespace)
+    _keep_copy(kube, kind, live)
+    return live
+
+
+def _keep_copy(kube: Kube, kind: str, answer: JSON | None) -> None:
+    """Read-your-writes for a copy we wrote or read: its metadata in the metadata-only store
+    (so that the next look does not wait for the watch), and a ConfigMap's content."""
+    if not answer or not answer.get("metadata"):
+        return
+    store = kube.cache.get(metadata_of(_plural(kind)))
+    if store is not None:
+        store.remember({"metadata": answer["metadata"]})
+    if kind == "ConfigMap":
+        kube.cache.keep(_plural(kind), answer)
+
+
 def _create_or_update(kube: Kube, canary: Canary, desired: JSON) -> None:
-    reader, creator, patcher = _config_calls(kube, desired["kind"])
+    _, creator, patcher = _config_calls(kube, desired["kind"])
+    kind = desired["kind"]
     name, namespace = desired["metadata"]["name"], desired["metadata"]["namespace"]
-    for _ in range(CONFLICT_RETRIES):
-        live = read(reader, name, namespace)
+    for attempt in range(CONFLICT_RETRIES):
+        live = _live_copy(kube, kind, namespace, name, fresh=attempt > 0)
         if live is None:
-            raw(creator, namespace, desired)
+            _keep_copy(kube, kind, raw(creator, namespace, desired))
             return
         _refuse_foreign(desired["kind"].lower(), live, canary)
         if all(live.get(k) == desired.get(k) for k in COPIED):
@@ -156,7 +199,10 @@ def _create_or_update(kube: Kube, canary: Canary, desired: JSON) -> None:
             | {k: desired.get(k) for k in COPIED},
         )
         try:
-            raw(patcher, name, namespace, conditional(change, live), _content_type=MERGE_PATCH)
+            answer = raw(
+                patcher, name, namespace, conditional(change, live), _content_type=MERGE_PATCH
+            )
+            _keep_copy(kube, kind, answer)
             return
         except Exception as error:
             if not is_conflict(error):

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections import Counter
 
 from canary.kube.cache import RecordedEvents
+from canary.kube.client import raw
+from tests.controller.kube_fixtures import secret
 from tests.controller.kube_harness import Harness
 from tests.controller.test_cache import NEW_IMAGE, _by_verb, cached
 
@@ -143,3 +145,64 @@ def test_a_canary_without_an_hpa_never_asks_for_one(harness: Harness) -> None:
 
         verbs = {verb for verb, resource in _by_verb(harness, since) if "autoscalers" in resource}
         assert verbs == set()
+
+
+def _reads_by_reconcile(harness: Harness, done: str) -> list[Counter[str]]:
+    """Reconcile until phase `done`; the GETs each reconcile made, by resource."""
+    reads = []
+    for _ in range(60):
+        if harness.phase() == done:
+            return reads
+        since = len(harness.controller_requests)
+        harness.tick()
+        counts = _by_verb(harness, since)
+        reads.append(Counter({res: n for (verb, res), n in counts.items() if verb == "get"}))
+    raise AssertionError(f"not {done} after 60 reconciles")
+
+
+def test_a_promotion_reads_no_config_map_copy_and_a_secret_copy_once(harness: Harness) -> None:
+    with cached(harness):
+        harness.given_config_map("settings", color="blue")
+        raw(
+            harness.kube.core.create_namespaced_secret,
+            harness.namespace,
+            secret("token", harness.namespace),
+        )
+        harness.given_target(config_map="settings", secret="token")
+        harness.given_canary()
+        harness.settle()
+        harness.run_until(lambda: harness.phase() == "Initialized")
+        harness.update_target(NEW_IMAGE)
+        harness.run_until(lambda: harness.phase() == "Progressing")
+
+        reads = _reads_by_reconcile(harness, "Succeeded")
+
+        # The ConfigMap's copy is known from its metadata watch and the copy written last. A
+        # Secret's data is never held: its source is read at every reconcile and its copy once,
+        # by the promotion (whose owner check uses the metadata watch: it used to read it twice).
+        assert [r["configmaps"] for r in reads] == [0] * len(reads), reads
+        assert sorted({r["secrets"] for r in reads}) == [1, 2], reads
+        assert [r["secrets"] for r in reads].count(2) == 1, reads
+        assert harness.config_map("settings-primary")["data"] == {"color": "blue"}
+        assert harness.image("podinfo-primary") == NEW_IMAGE
+
+
+def test_a_changed_config_map_costs_one_read_of_its_source_and_none_of_its_copy(
+    harness: Harness,
+) -> None:
+    with cached(harness):
+        harness.given_config_map("settings", color="blue")
+        harness.given_target(config_map="settings")
+        harness.given_canary()
+        harness.settle()
+        harness.run_until(lambda: harness.phase() == "Initialized")
+        since = len(harness.controller_requests)
+
+        harness.replace_config_map("settings", color="green")
+        harness.run_until(lambda: harness.phase() == "Progressing")
+        harness.run_until(lambda: harness.phase() == "Succeeded")
+
+        counts = _by_verb(harness, since)
+        assert counts[("get", "configmaps")] == 1, counts  # the source, once its version moved
+        assert counts[("patch", "configmaps")] == 1, counts  # the copy, by the promotion
+        assert harness.config_map("settings-primary")["data"] == {"color": "green"}
