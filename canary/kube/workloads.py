@@ -327,19 +327,28 @@ def scale_target(kube: Kube, canary: Canary, up: bool, autoscaler: JSON | None =
 
     `autoscaler` is the target's HPA, when it has one: its minReplicas is then a source of the
     count (see scale_up_replicas).
+
+    A 409 (the Deployment controller wrote the target's status meanwhile, say) costs one GET of
+    the target and another try in the same reconcile, instead of failing it.
     """
     names = Names.of(canary)
-    target = read_deployment(kube, names.namespace, names.target)
-    if target is None:
-        return
-    if not up:
-        if target["spec"].get("replicas") != 0:
-            scale(kube, target, 0)
-        return
-    primary = read_deployment(kube, names.namespace, names.primary)
-    replicas = scale_up_replicas(target, primary, autoscaler)
-    if target["spec"].get("replicas") != replicas:
-        scale(kube, target, replicas)
+    for _ in range(CONFLICT_RETRIES):
+        target = read_deployment(kube, names.namespace, names.target)
+        if target is None:
+            return
+        replicas = 0
+        if up:
+            primary = read_deployment(kube, names.namespace, names.primary)
+            replicas = scale_up_replicas(target, primary, autoscaler)
+        if target["spec"].get("replicas") == replicas:
+            return
+        try:
+            scale(kube, target, replicas)
+            return
+        except Exception as error:
+            if not is_conflict(error):
+                raise
+    raise RuntimeError(f"gave up scaling {names.target} after repeated conflicts")
 
 
 def restore_target(kube: Kube, canary: Canary) -> None:

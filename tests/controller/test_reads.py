@@ -10,6 +10,7 @@ from collections import Counter
 
 from canary.kube.cache import RecordedEvents
 from canary.kube.client import raw
+from canary.sandbox import testing
 from tests.controller.kube_fixtures import secret
 from tests.controller.kube_harness import Harness
 from tests.controller.test_cache import NEW_IMAGE, _by_verb, cached
@@ -206,3 +207,27 @@ def test_a_changed_config_map_costs_one_read_of_its_source_and_none_of_its_copy(
         assert counts[("get", "configmaps")] == 1, counts  # the source, once its version moved
         assert counts[("patch", "configmaps")] == 1, counts  # the copy, by the promotion
         assert harness.config_map("settings-primary")["data"] == {"color": "green"}
+
+
+def test_a_conflict_on_scaling_the_target_costs_one_read_and_not_the_reconcile(
+    harness: Harness,
+) -> None:
+    with cached(harness):
+        harness.given_target()
+        harness.given_canary()
+        harness.settle()
+        harness.run_until(lambda: harness.phase() == "Initialized")
+        assert harness.replicas("podinfo") == 0
+        harness.update_target(NEW_IMAGE)
+        server = harness.env.require_emulator()
+        # As when the Deployment controller writes the target's status just before our patch.
+        server.api.inject(testing.Fault("PATCH", "/deployments/podinfo", 409, 1, "Conflict"))
+        since = len(harness.controller_requests)
+
+        harness.tick()
+
+        counts = _by_verb(harness, since)
+        assert counts[("get", "deployments")] == 1, counts
+        assert counts[("patch", "deployments")] == 2, counts
+        assert harness.replicas("podinfo") == 2
+        assert harness.phase() == "Progressing"
