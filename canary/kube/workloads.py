@@ -83,16 +83,28 @@ def read_deployment(kube: Kube, namespace: str, name: str) -> JSON | None:
     )
 
 
+DIGEST = "canary.dev/checksum"
+"""The key, in a Secret as `_read_config` remembers it, of its data's checksum (`config_checksum`,
+the value `status.trackedConfigs` already publishes); the data itself is never held."""
+
+
+def _digest_only(secret: JSON) -> JSON:
+    """What is kept of a Secret between reconciles: kind, metadata, type and checksum."""
+    kept: JSON = {k: secret[k] for k in ("apiVersion", "kind", "metadata", "type") if k in secret}
+    kept[DIGEST] = config_checksum(secret)
+    return kept
+
+
 def _read_config(kube: Kube, namespace: str, kind: str, name: str) -> JSON | None:
     """A tracked config, read with GET unless the metadata-only watch answers for it.
 
     That watch says whether the config exists and at which version: an absent one costs no
-    request, and a ConfigMap read earlier at the same version is reused. A present Secret is
-    always read: its data is never held between reconciles.
+    request, and one read earlier at the same version is reused: a ConfigMap whole, a Secret as
+    its checksum only (`DIGEST`, no data: `copy_configs` reads it when it copies it).
     """
     plural = "configmaps" if kind == "configmap" else "secrets"
     known, kept = kube.cache.kept(plural, namespace, name)
-    if known and (kept is None or kind == "configmap"):
+    if known:
         return kept
     call = (
         kube.core.read_namespaced_config_map
@@ -102,8 +114,7 @@ def _read_config(kube: Kube, namespace: str, kind: str, name: str) -> JSON | Non
     config = read(call, name, namespace)
     if config is not None:
         config.setdefault("kind", "ConfigMap" if kind == "configmap" else "Secret")
-        if kind == "configmap":
-            kube.cache.keep(plural, config)
+        kube.cache.keep(plural, config if kind == "configmap" else _digest_only(config))
     return config
 
 
@@ -126,12 +137,21 @@ def tracked_configs(kube: Kube, target: JSON) -> tuple[ConfigRefs, dict[str, JSO
 
 
 def checksums(configs: dict[str, JSON]) -> dict[str, str]:
-    return {key: config_checksum(config) for key, config in configs.items()}
+    return {
+        key: str(config.get(DIGEST) or config_checksum(config)) for key, config in configs.items()
+    }
 
 
 def copy_configs(kube: Kube, canary: Canary, configs: dict[str, JSON]) -> None:
-    """Create or update the `-primary` copy of every tracked config."""
+    """Create or update the `-primary` copy of every tracked config; a Secret known only by its
+    checksum is read first (one GET: its data is needed only here)."""
     for config in configs.values():
+        if DIGEST in config:
+            meta = config["metadata"]
+            full = read(kube.core.read_namespaced_secret, meta["name"], meta["namespace"])
+            if full is None:
+                continue  # deleted meanwhile: the next reconcile no longer tracks it
+            config = {**full, "kind": "Secret"}
         desired = objects.config_copy(canary, config)
         _create_or_update(kube, canary, desired)
 
