@@ -5,7 +5,8 @@ Two processes: this one runs only the controller (a real threaded Controller, 4 
 CPU time and resident memory are the controller's; a child process (`--serve`, pinned to CPU 0
 when there are two) runs the emulator, the Deployment-status simulator (every workload ready 0.5 s
 after a change), the driver that creates the Canaries and changes their images, a watch that
-timestamps each Canary's weight and phase, and the audit counter of the controller's requests.
+timestamps each Canary's weight and phase, and the audit counter of the controller's requests (by
+verb, and by verb, resource, cause and answer: the breakdown table).
 
     python -m bench.scale --quick                      # 100 Canaries, 10 s interval (~2 min)
     python -m bench.scale --canaries 1000 --interval 60 --json scale.json
