@@ -5,7 +5,8 @@ Two processes: this one runs only the controller (a real threaded Controller, 4 
 CPU time and resident memory are the controller's; a child process (`--serve`, pinned to CPU 0
 when there are two) runs the emulator, the Deployment-status simulator (every workload ready 0.5 s
 after a change), the driver that creates the Canaries and changes their images, a watch that
-timestamps each Canary's weight and phase, and the audit counter of the controller's requests.
+timestamps each Canary's weight and phase, and the audit counter of the controller's requests (by
+verb, and by verb, resource, cause and answer: the breakdown table).
 
     python -m bench.scale --quick                      # 100 Canaries, 10 s interval (~2 min)
     python -m bench.scale --canaries 1000 --interval 60 --json scale.json
@@ -49,13 +50,17 @@ from canary.controller.scheduling import SchedulerTimers, Timers
 from canary.kube.client import Kube, raw
 from canary.kube.istio import IstioRouter
 from canary.sandbox import crds as sandbox_crds
-from canary.sandbox.audit import attributes
+from canary.sandbox.audit import Attributes, attributes
 
 CONTROLLER_AGENT = "canary-controller/bench-scale"
 NAMESPACE = "scale"
 READS = ("get", "list")
 WRITES = ("create", "update", "patch", "delete", "deletecollection")
 K = TypeVar("K", bound=Hashable)
+WATCHED = {"canaries", "deployments", "services", "virtualservices", "destinationrules"}
+"""The kinds the controller's caches hold whole."""
+METADATA_WATCHED = {"configmaps", "secrets"}
+"""The kinds the controller watches as metadata only: a read of the object asks the API."""
 
 # Targets (issue #16): 1,000 Canaries at a 1-minute interval on 2 cores.
 TARGET_CANARIES, TARGET_INTERVAL = 1000, 60.0
@@ -84,6 +89,36 @@ def _canary(name: str, interval: float) -> dict[str, Any]:
     }
 
 
+def _detail(seen: Attributes, code: int, conflicted: set[tuple[str, str, str]]) -> str:
+    """ "verb resource cause code" for the breakdown of the controller's requests.
+
+    The cause of a read: "conflict" for a GET of an object whose last write by the controller
+    met a 409 (the one refresh a conflict costs), "uncached" for a read of a kind the controller
+    has no watch of, "metadata only" for a read of a kind watched as metadata only (ConfigMaps,
+    Secrets), and "cached kind" for a read of a kind cached whole (a cache miss: its namespace
+    not listed yet, or the object not in the cache). Writes have no cause ("-").
+    `conflicted` holds the objects whose last write met a 409; updated in place.
+    """
+    key = (seen.rbac_resource, seen.namespace, seen.name)
+    cause = "-"
+    if seen.verb in WRITES and seen.name:
+        if code == 409:
+            conflicted.add(key)
+        else:
+            conflicted.discard(key)
+    elif seen.verb in READS:
+        if key in conflicted:
+            conflicted.discard(key)
+            cause = "conflict"
+        elif seen.rbac_resource in WATCHED:
+            cause = "cached kind"
+        elif seen.rbac_resource in METADATA_WATCHED:
+            cause = "metadata only"
+        else:
+            cause = "uncached"
+    return f"{seen.verb} {seen.rbac_resource} {cause} {code}"
+
+
 class World:
     """The child's side: everything but the controller."""
 
@@ -97,16 +132,20 @@ class World:
             crd_paths=[sandbox_crds.shipped_istio(), self.scratch.name], history=1_000_000
         )
         self.counts: Counter[str] = Counter()
+        """By verb, and by "verb resource cause code" (see `_detail`)."""
+        self._conflicted: set[tuple[str, str, str]] = set()
         self._count_lock = threading.Lock()
         handle = self.server.api.handle
 
         def counted(method: str, path: str, query: str, headers: Any, body: bytes,
                     alive: Callable[[], bool] | None = None) -> Any:  # fmt: skip
+            answer = handle(method, path, query, headers, body, alive)
             if headers.get("user-agent", "").startswith("canary-controller"):
-                verb = attributes(method, path, query).verb
+                seen = attributes(method, path, query)
                 with self._count_lock:
-                    self.counts[verb] += 1
-            return handle(method, path, query, headers, body, alive)
+                    self.counts[seen.verb] += 1
+                    self.counts[_detail(seen, answer.code, self._conflicted)] += 1
+            return answer
 
         self.server.api.handle = counted  # type: ignore[method-assign]
         self.server.start()
@@ -365,6 +404,8 @@ class Phase:
     ratio_p50: float | None = None
     ratio_p99: float | None = None
     rolled: str = ""
+    breakdown: dict[str, float] = field(default_factory=dict)
+    """Requests per Canary per interval by "verb resource cause code" (`_detail`), watches aside."""
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -391,7 +432,17 @@ def _phase(name: str, canaries: int, interval: float, before: dict[str, Any],
         controller_cores=cpu / seconds,
         emulator_cores=(after["cpu"] - before["cpu"]) / seconds,
         requests_per_second=sum(counted[v] for v in (*READS, *WRITES)) / seconds,
+        breakdown=_breakdown(counted, per),
     )
+
+
+def _breakdown(counted: Counter[str], per: float) -> dict[str, float]:
+    """The "verb resource cause code" counts per Canary-interval, watches aside."""
+    return {
+        k: n / per
+        for k, n in sorted(counted.items())
+        if " " in k and n > 0 and not k.startswith("watch ")
+    }
 
 
 @dataclass
@@ -527,6 +578,16 @@ def print_report(report: Report, console: Console) -> None:
                       f"{p.controller_cores:.2f}", f"{p.emulator_cores:.2f}", f"{p.rss_mb:.0f}",
                       p.rolled or "-")  # fmt: skip
     console.print(table)
+    breakdown = Table(
+        title="requests /Canary /interval by verb, resource and cause (watches aside)"
+    )
+    kinds = sorted({k for p in report.phases for k in p.breakdown})
+    breakdown.add_column("verb resource cause code")
+    for p in report.phases:
+        breakdown.add_column(p.name, justify="right")
+    for kind in kinds:
+        breakdown.add_row(kind, *(f"{p.breakdown.get(kind, 0.0):.3f}" for p in report.phases))
+    console.print(breakdown)
     targets = Table(title=f"targets ({TARGET_CANARIES:,} Canaries, {TARGET_INTERVAL:g} s "
                           "interval, 2 cores)")  # fmt: skip
     for column in ("target", "measured", ""):

@@ -103,6 +103,9 @@ class World:
     tracked: dict[str, str] = field(default_factory=dict)
     revision: str = ""
     primary: Readiness = field(default_factory=lambda: Readiness(ready=False))
+    autoscaler: JSON | None = None
+    """The target's HPA, once `autoscaler_read` (HPAs are not watched: one GET per reconcile)."""
+    autoscaler_read: bool = False
 
     @property
     def deleting(self) -> bool:
@@ -300,7 +303,7 @@ class Reconciler:
             case SetRoutes(routes=routes):
                 self.router.set_routes(canary, routes)
             case ScaleCanary(up=up):
-                autoscaler = self._autoscaler(canary, now) if up else None
+                autoscaler = self._autoscaler(canary, world, now) if up else None
                 workloads.scale_target(self.kube, canary, up, autoscaler)
             case PromotePrimary():
                 self._promote(canary, world, now)
@@ -324,31 +327,44 @@ class Reconciler:
     def _initialize(self, canary: Canary, world: World, now: datetime) -> None:
         if world.target is None:
             return
-        target_hpa = autoscalers.target_autoscaler(self.kube, canary)
-        workloads.check_owned(self.kube, canary, world.configs, target_hpa)
+        autoscaler, primary_hpa = self._check_owned(canary, world, now)
         workloads.copy_configs(self.kube, canary, world.configs)
         workloads.ensure_primary(self.kube, canary, world.target, world.renamed, world.revision)
         # Until the first promotion the primary simply follows the target, so a target changed
         # while initialising is what becomes the promoted revision.
-        self._primary_follows_target(canary, world, now, autoscalers.ensure_primary_autoscaler)
+        self._primary_follows_target(
+            canary, world, autoscaler, primary_hpa, autoscalers.ensure_primary_autoscaler
+        )
         self._keep_objects_in_sync(canary, world)
 
     def _promote(self, canary: Canary, world: World, now: datetime) -> None:
-        target_hpa = autoscalers.target_autoscaler(self.kube, canary)
-        workloads.check_owned(self.kube, canary, world.configs, target_hpa)
+        autoscaler, primary_hpa = self._check_owned(canary, world, now)
         workloads.copy_configs(self.kube, canary, world.configs)
-        self._primary_follows_target(canary, world, now, autoscalers.promote_autoscaler)
+        self._primary_follows_target(
+            canary, world, autoscaler, primary_hpa, autoscalers.promote_autoscaler
+        )
+
+    def _check_owned(
+        self, canary: Canary, world: World, now: datetime
+    ) -> tuple[JSON | None, JSON | None]:
+        """ForeignObject, before the first write, when a `-primary` object belongs to someone
+        else; (the target's HPA, the primary's as read now), both None without an HPA."""
+        workloads.check_owned(self.kube, canary, world.configs)
+        autoscaler = self._autoscaler(canary, world, now)
+        if autoscaler is None:
+            return None, None
+        return autoscaler, autoscalers.read_primary_autoscaler(self.kube, canary, autoscaler)
 
     def _primary_follows_target(
         self,
         canary: Canary,
         world: World,
-        now: datetime,
-        sync_autoscaler: Callable[[Kube, Canary, JSON], None],
+        autoscaler: JSON | None,
+        primary_hpa: JSON | None,
+        sync_autoscaler: Callable[[Kube, Canary, JSON, JSON | None], None],
     ) -> None:
         """The primary takes the target's spec (replicas only without an HPA, which owns them)."""
         assert world.target is not None
-        autoscaler = self._autoscaler(canary, now)
         workloads.promote(
             self.kube,
             canary,
@@ -358,16 +374,21 @@ class Reconciler:
             autoscaled=autoscaler is not None,
         )
         if autoscaler is not None:
-            sync_autoscaler(self.kube, canary, autoscaler)
+            sync_autoscaler(self.kube, canary, autoscaler, primary_hpa)
 
-    def _autoscaler(self, canary: Canary, now: datetime) -> JSON | None:
-        """The target's HPA; a missing one is reported and the rollout goes on without it."""
+    def _autoscaler(self, canary: Canary, world: World, now: datetime) -> JSON | None:
+        """The target's HPA, read at most once per reconcile and only when the Canary names one
+        (no request without `autoscalerRef`); a missing one is reported once and the rollout
+        goes on without it."""
+        if world.autoscaler_read:
+            return world.autoscaler
         ref = canary.spec.autoscaler_ref
-        autoscaler = autoscalers.target_autoscaler(self.kube, canary)
-        if ref is not None and autoscaler is None:
+        world.autoscaler = autoscalers.target_autoscaler(self.kube, canary)
+        world.autoscaler_read = True
+        if ref is not None and world.autoscaler is None:
             message = f"horizontalpodautoscaler {ref.name} not found: rolling out without it"
             self._event(canary, "Warning", "AutoscalerNotFound", message, now)
-        return autoscaler
+        return world.autoscaler
 
     def _revert(self, canary: Canary) -> None:
         workloads.restore_target(self.kube, canary)

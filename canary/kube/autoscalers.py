@@ -52,10 +52,21 @@ def _create(kube: Kube, canary: Canary, autoscaler: JSON) -> None:
     )
 
 
-def ensure_primary_autoscaler(kube: Kube, canary: Canary, autoscaler: JSON) -> None:
-    """Create `<hpa>-primary` when it does not exist; an existing one waits for the promotion."""
-    name = primary_name(autoscaler["metadata"]["name"])
-    if _read_owned(kube, canary, name) is None:
+def read_primary_autoscaler(kube: Kube, canary: Canary, autoscaler: JSON) -> JSON | None:
+    """`<hpa>-primary` as it is now, or None when absent; ForeignObject when it is not ours.
+
+    One GET (HPAs are not watched): read once per initialisation or promotion, before the first
+    write, and handed to `ensure_primary_autoscaler` or `promote_autoscaler`.
+    """
+    return _read_owned(kube, canary, primary_name(autoscaler["metadata"]["name"]))
+
+
+def ensure_primary_autoscaler(
+    kube: Kube, canary: Canary, autoscaler: JSON, live: JSON | None
+) -> None:
+    """Create `<hpa>-primary` when it does not exist (`live`, as `read_primary_autoscaler`
+    answered in this reconcile); an existing one waits for the promotion."""
+    if live is None:
         _create(kube, canary, autoscaler)
 
 
@@ -66,13 +77,15 @@ def _differs(live: JSON, desired: JSON) -> bool:
     )
 
 
-def promote_autoscaler(kube: Kube, canary: Canary, autoscaler: JSON) -> None:
+def promote_autoscaler(kube: Kube, canary: Canary, autoscaler: JSON, live: JSON | None) -> None:
     """Give `<hpa>-primary` the target HPA's spec, only when it changed (a merge patch carrying
-    the resourceVersion read, which replaces the spec as a PUT would)."""
+    the resourceVersion of `live`, as `read_primary_autoscaler` answered in this reconcile, which
+    replaces the spec as a PUT would). A 409 costs one GET, then another try."""
     name = primary_name(autoscaler["metadata"]["name"])
     desired = objects.primary_autoscaler_spec(canary, autoscaler)
-    for _ in range(CONFLICT_RETRIES):
-        live = _read_owned(kube, canary, name)
+    for attempt in range(CONFLICT_RETRIES):
+        if attempt:
+            live = _read_owned(kube, canary, name)
         if live is None:
             _create(kube, canary, autoscaler)
             return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
@@ -142,6 +143,45 @@ def metadata_of(plural: str) -> str:
     return f"{plural}:metadata"
 
 
+class RecordedEvents:
+    """The count of each Event this controller recorded, by (namespace, name), so that a repeat
+    is counted on the existing Event with one patch and no read.
+
+    Like client-go's event correlator (`EventCorrelator`, whose LRU holds 4,096 entries), the
+    memory is bounded: the least recently recorded are forgotten first, and a forgotten or
+    never-seen Event costs a create, then one read if the API server already holds it.
+    `size` entries of a few dozen bytes each.
+    """
+
+    def __init__(self, size: int = 16384) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._counts: OrderedDict[Key, int] = OrderedDict()
+
+    def count(self, namespace: str, name: str) -> int | None:
+        """The count last written to the Event, or None when not remembered."""
+        with self._lock:
+            found = self._counts.get((namespace, name))
+            if found is not None:
+                self._counts.move_to_end((namespace, name))
+            return found
+
+    def remember(self, namespace: str, name: str, count: int) -> None:
+        with self._lock:
+            self._counts[(namespace, name)] = count
+            self._counts.move_to_end((namespace, name))
+            while len(self._counts) > self.size:
+                self._counts.popitem(last=False)
+
+    def forget(self, namespace: str, name: str) -> None:
+        with self._lock:
+            self._counts.pop((namespace, name), None)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._counts)
+
+
 class Cache:
     """The stores by resource plural; a plural without a store is always read from the API."""
 
@@ -149,6 +189,8 @@ class Cache:
         self._lock = threading.Lock()
         self._stores: dict[str, Store] = {}
         self._contents: dict[tuple[str, str, str], JSON] = {}
+        self.events = RecordedEvents()
+        """What the controller's own Event writes answered (no watch feeds it)."""
 
     def keep(self, plural: str, obj: JSON) -> None:
         """Hold a full object read from the API of a kind watched as metadata only."""

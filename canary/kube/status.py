@@ -213,25 +213,68 @@ def event_name(meta: Involved, type_: str, reason: str, message: str) -> str:
 def record_event(
     kube: Kube, about: Involved, type_: str, reason: str, message: str, now: datetime
 ) -> None:
+    """Create the Event, or count a repeat on the existing one (`event_name` is the same).
+
+    A repeat this controller remembers recording (`Cache.events`) is one merge patch of its count
+    and lastTimestamp, with no read, as client-go's recorder patches a correlated Event; a 404
+    (the Event expired, by default after an hour) creates it afresh. An Event it does not
+    remember is created; a 409 AlreadyExists (recorded before a restart, or forgotten) costs one
+    GET for its count, then a patch conditional on that read.
+    """
     body = event_body(about, type_, reason, message, now)
+    name, namespace = body["metadata"]["name"], body["metadata"]["namespace"]
+    seen = kube.cache.events.count(namespace, name)
+    if seen is not None and _count_remembered(kube, body, seen + 1, now):
+        return
     try:
-        create_once(kube.core.create_namespaced_event, about.namespace, body)
+        answer = create_once(kube.core.create_namespaced_event, namespace, body)
     except ApiException as error:
         if not is_conflict(error):
             raise
         _count_again(kube, body, now)
+        return
+    kube.cache.events.remember(namespace, name, int(answer.get("count") or 1))
+
+
+def _count_patch(count: int, now: datetime) -> JSON:
+    return {"count": count, "lastTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def _count_remembered(kube: Kube, body: JSON, count: int, now: datetime) -> bool:
+    """Patch the count of an Event we recorded; False when it no longer exists.
+
+    Unconditional (no resourceVersion, so `raw` sends it once): only this controller writes the
+    Events it names, and a lost race would only lose one count of a report.
+    """
+    name, namespace = body["metadata"]["name"], body["metadata"]["namespace"]
+    try:
+        answer = raw(
+            kube.core.patch_namespaced_event,
+            name,
+            namespace,
+            _count_patch(count, now),
+            _content_type=MERGE_PATCH,
+        )
+    except ApiException as error:
+        if not is_not_found(error):
+            raise
+        kube.cache.events.forget(namespace, name)
+        return False
+    kube.cache.events.remember(namespace, name, int(answer.get("count") or count))
+    return True
 
 
 def _count_again(kube: Kube, body: JSON, now: datetime) -> None:
     name, namespace = body["metadata"]["name"], body["metadata"]["namespace"]
     existing = read(kube.core.read_namespaced_event, name, namespace)
     if existing is None:  # deleted in between (Events expire): record it afresh
-        raw(kube.core.create_namespaced_event, namespace, body)
+        answer = raw(kube.core.create_namespaced_event, namespace, body)
+        kube.cache.events.remember(namespace, name, int(answer.get("count") or 1))
         return
+    count = int(existing.get("count") or 1) + 1
     patch = {
         "metadata": {"resourceVersion": existing["metadata"]["resourceVersion"]},
-        "count": int(existing.get("count") or 1) + 1,
-        "lastTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        **_count_patch(count, now),
     }
     # A lost race only loses one count: an Event is a report, never worth a retry loop.
     try:
@@ -239,3 +282,5 @@ def _count_again(kube: Kube, body: JSON, now: datetime) -> None:
     except ApiException as error:
         if not is_conflict(error):
             raise
+        return
+    kube.cache.events.remember(namespace, name, count)

@@ -6,6 +6,7 @@ from typing import Any
 
 from canary.api.canary import Canary
 from canary.kube import objects, takeover
+from canary.kube.cache import metadata_of
 from canary.kube.client import (
     JSON_PATCH,
     MERGE_PATCH,
@@ -45,10 +46,9 @@ def _refuse_foreign(kind: str, live: JSON | None, canary: Canary) -> None:
         raise ForeignObject(f"{kind} {name} exists and is not owned by this Canary")
 
 
-def check_owned(
-    kube: Kube, canary: Canary, configs: dict[str, JSON], autoscaler: JSON | None = None
-) -> None:
-    """ForeignObject when a `-primary` object this Canary would write belongs to someone else.
+def check_owned(kube: Kube, canary: Canary, configs: dict[str, JSON]) -> None:
+    """ForeignObject when a `-primary` Deployment or config copy this Canary would write belongs
+    to someone else (the primary HPA: `autoscalers.read_primary_autoscaler`).
 
     Checked before the first write of an initialisation or promotion, so that a refusal leaves
     nothing half-done (the writes check again, against a race).
@@ -56,13 +56,24 @@ def check_owned(
     names = Names.of(canary)
     _refuse_foreign("deployment", read_deployment(kube, names.namespace, names.primary), canary)
     for config in configs.values():
-        reader = _config_calls(kube, config["kind"])[0]
         copy_name = objects.config_copy(canary, config)["metadata"]["name"]
-        _refuse_foreign(config["kind"].lower(), read(reader, copy_name, names.namespace), canary)
-    if autoscaler is not None:
-        hpa = objects.primary_autoscaler(canary, autoscaler)["metadata"]["name"]
-        reader = kube.autoscaling.read_namespaced_horizontal_pod_autoscaler
-        _refuse_foreign("horizontalpodautoscaler", read(reader, hpa, names.namespace), canary)
+        live = _config_metadata(kube, config["kind"], names.namespace, copy_name)
+        _refuse_foreign(config["kind"].lower(), live, canary)
+
+
+def _plural(kind: str) -> str:
+    return "configmaps" if kind == "ConfigMap" else "secrets"
+
+
+def _config_metadata(kube: Kube, kind: str, namespace: str, name: str) -> JSON | None:
+    """A ConfigMap's or Secret's metadata (its ownerReferences say whose it is): from the
+    metadata-only watch when it has listed the namespace, else one GET."""
+    store = kube.cache.get(metadata_of(_plural(kind)))
+    if store is not None:
+        known, meta = store.lookup(namespace, name)
+        if known:
+            return meta
+    return read(_config_calls(kube, kind)[0], name, namespace)
 
 
 def read_deployment(kube: Kube, namespace: str, name: str) -> JSON | None:
@@ -72,16 +83,28 @@ def read_deployment(kube: Kube, namespace: str, name: str) -> JSON | None:
     )
 
 
+DIGEST = "canary.dev/checksum"
+"""The key, in a Secret as `_read_config` remembers it, of its data's checksum (`config_checksum`,
+the value `status.trackedConfigs` already publishes); the data itself is never held."""
+
+
+def _digest_only(secret: JSON) -> JSON:
+    """What is kept of a Secret between reconciles: kind, metadata, type and checksum."""
+    kept: JSON = {k: secret[k] for k in ("apiVersion", "kind", "metadata", "type") if k in secret}
+    kept[DIGEST] = config_checksum(secret)
+    return kept
+
+
 def _read_config(kube: Kube, namespace: str, kind: str, name: str) -> JSON | None:
     """A tracked config, read with GET unless the metadata-only watch answers for it.
 
     That watch says whether the config exists and at which version: an absent one costs no
-    request, and a ConfigMap read earlier at the same version is reused. A present Secret is
-    always read: its data is never held between reconciles.
+    request, and one read earlier at the same version is reused: a ConfigMap whole, a Secret as
+    its checksum only (`DIGEST`, no data: `copy_configs` reads it when it copies it).
     """
     plural = "configmaps" if kind == "configmap" else "secrets"
     known, kept = kube.cache.kept(plural, namespace, name)
-    if known and (kept is None or kind == "configmap"):
+    if known:
         return kept
     call = (
         kube.core.read_namespaced_config_map
@@ -91,8 +114,7 @@ def _read_config(kube: Kube, namespace: str, kind: str, name: str) -> JSON | Non
     config = read(call, name, namespace)
     if config is not None:
         config.setdefault("kind", "ConfigMap" if kind == "configmap" else "Secret")
-        if kind == "configmap":
-            kube.cache.keep(plural, config)
+        kube.cache.keep(plural, config if kind == "configmap" else _digest_only(config))
     return config
 
 
@@ -115,12 +137,21 @@ def tracked_configs(kube: Kube, target: JSON) -> tuple[ConfigRefs, dict[str, JSO
 
 
 def checksums(configs: dict[str, JSON]) -> dict[str, str]:
-    return {key: config_checksum(config) for key, config in configs.items()}
+    return {
+        key: str(config.get(DIGEST) or config_checksum(config)) for key, config in configs.items()
+    }
 
 
 def copy_configs(kube: Kube, canary: Canary, configs: dict[str, JSON]) -> None:
-    """Create or update the `-primary` copy of every tracked config."""
+    """Create or update the `-primary` copy of every tracked config; a Secret known only by its
+    checksum is read first (one GET: its data is needed only here)."""
     for config in configs.values():
+        if DIGEST in config:
+            meta = config["metadata"]
+            full = read(kube.core.read_namespaced_secret, meta["name"], meta["namespace"])
+            if full is None:
+                continue  # deleted meanwhile: the next reconcile no longer tracks it
+            config = {**full, "kind": "Secret"}
         desired = objects.config_copy(canary, config)
         _create_or_update(kube, canary, desired)
 
@@ -143,13 +174,40 @@ COPIED = ("data", "binaryData")
 """What a config copy takes from its source at each promotion (type and immutable stay)."""
 
 
+def _live_copy(kube: Kube, kind: str, namespace: str, name: str, fresh: bool) -> JSON | None:
+    """A config copy as it is: a ConfigMap from what `Cache.kept` holds at the version its watch
+    last reported (our own writes keep their answers), else, or when `fresh` (after a 409), or
+    for a Secret (whose data is never held), one GET."""
+    plural = _plural(kind)
+    if kind == "ConfigMap" and not fresh:
+        known, kept = kube.cache.kept(plural, namespace, name)
+        if known:
+            return kept
+    live = read(_config_calls(kube, kind)[0], name, namespace)
+    _keep_copy(kube, kind, live)
+    return live
+
+
+def _keep_copy(kube: Kube, kind: str, answer: JSON | None) -> None:
+    """Read-your-writes for a copy we wrote or read: its metadata in the metadata-only store
+    (so that the next look does not wait for the watch), and a ConfigMap's content."""
+    if not answer or not answer.get("metadata"):
+        return
+    store = kube.cache.get(metadata_of(_plural(kind)))
+    if store is not None:
+        store.remember({"metadata": answer["metadata"]})
+    if kind == "ConfigMap":
+        kube.cache.keep(_plural(kind), answer)
+
+
 def _create_or_update(kube: Kube, canary: Canary, desired: JSON) -> None:
-    reader, creator, patcher = _config_calls(kube, desired["kind"])
+    _, creator, patcher = _config_calls(kube, desired["kind"])
+    kind = desired["kind"]
     name, namespace = desired["metadata"]["name"], desired["metadata"]["namespace"]
-    for _ in range(CONFLICT_RETRIES):
-        live = read(reader, name, namespace)
+    for attempt in range(CONFLICT_RETRIES):
+        live = _live_copy(kube, kind, namespace, name, fresh=attempt > 0)
         if live is None:
-            raw(creator, namespace, desired)
+            _keep_copy(kube, kind, raw(creator, namespace, desired))
             return
         _refuse_foreign(desired["kind"].lower(), live, canary)
         if all(live.get(k) == desired.get(k) for k in COPIED):
@@ -161,7 +219,10 @@ def _create_or_update(kube: Kube, canary: Canary, desired: JSON) -> None:
             | {k: desired.get(k) for k in COPIED},
         )
         try:
-            raw(patcher, name, namespace, conditional(change, live), _content_type=MERGE_PATCH)
+            answer = raw(
+                patcher, name, namespace, conditional(change, live), _content_type=MERGE_PATCH
+            )
+            _keep_copy(kube, kind, answer)
             return
         except Exception as error:
             if not is_conflict(error):
@@ -286,19 +347,28 @@ def scale_target(kube: Kube, canary: Canary, up: bool, autoscaler: JSON | None =
 
     `autoscaler` is the target's HPA, when it has one: its minReplicas is then a source of the
     count (see scale_up_replicas).
+
+    A 409 (the Deployment controller wrote the target's status meanwhile, say) costs one GET of
+    the target and another try in the same reconcile, instead of failing it.
     """
     names = Names.of(canary)
-    target = read_deployment(kube, names.namespace, names.target)
-    if target is None:
-        return
-    if not up:
-        if target["spec"].get("replicas") != 0:
-            scale(kube, target, 0)
-        return
-    primary = read_deployment(kube, names.namespace, names.primary)
-    replicas = scale_up_replicas(target, primary, autoscaler)
-    if target["spec"].get("replicas") != replicas:
-        scale(kube, target, replicas)
+    for _ in range(CONFLICT_RETRIES):
+        target = read_deployment(kube, names.namespace, names.target)
+        if target is None:
+            return
+        replicas = 0
+        if up:
+            primary = read_deployment(kube, names.namespace, names.primary)
+            replicas = scale_up_replicas(target, primary, autoscaler)
+        if target["spec"].get("replicas") == replicas:
+            return
+        try:
+            scale(kube, target, replicas)
+            return
+        except Exception as error:
+            if not is_conflict(error):
+                raise
+    raise RuntimeError(f"gave up scaling {names.target} after repeated conflicts")
 
 
 def restore_target(kube: Kube, canary: Canary) -> None:

@@ -28,6 +28,7 @@ from canary.engine.types import Routes
 from canary.kube.cache import ALL, Store, metadata_of, older
 from canary.kube.client import ISTIO_GROUP, ISTIO_VERSION, MERGE_PATCH, Kube, raw
 from canary.kube.istio import IstioRouter
+from canary.kube.workloads import DIGEST
 from canary.sandbox import testing
 from canary.sandbox.audit import attributes
 from tests.controller.kube_fixtures import secret
@@ -340,7 +341,7 @@ def test_a_tracked_config_map_is_read_again_only_once_its_version_moves(harness:
         assert harness.config_map("settings-primary")["data"] == {"color": "green"}
 
 
-def test_a_tracked_secret_is_read_at_every_interval_its_data_is_never_kept(
+def test_a_tracked_secret_is_read_once_per_version_and_only_its_checksum_is_kept(
     harness: Harness,
 ) -> None:
     with cached(harness) as (kube, _):
@@ -358,8 +359,26 @@ def test_a_tracked_secret_is_read_at_every_interval_its_data_is_never_kept(
         for _ in range(3):
             harness.tick()
 
-        assert _by_verb(harness, since) == Counter({("get", "secrets"): 3})
-        assert kube.cache.kept("secrets", harness.namespace, "token") == (False, None)
+        assert _by_verb(harness, since) == Counter()
+        known, kept = kube.cache.kept("secrets", harness.namespace, "token")
+        assert known
+        assert kept is not None
+        assert "data" not in kept
+        assert kept[DIGEST] == harness.status()["trackedConfigs"]["secret/token"]
+
+        # A new version of the Secret: read once, and rolled out (its copy read once too).
+        changed = secret("token", harness.namespace, token="bmV3LXRva2Vu")
+        raw(harness.kube.core.replace_namespaced_secret, "token", harness.namespace, changed)
+        harness.settle()
+        since = len(harness.controller_requests)
+        harness.run_until(lambda: harness.phase() == "Progressing")
+        harness.run_until(lambda: harness.phase() == "Succeeded")
+
+        counts = _by_verb(harness, since)
+        # The source when its version moved and when the promotion copies it; the copy once.
+        assert counts[("get", "secrets")] == 3, counts
+        copy = raw(harness.kube.core.read_namespaced_secret, "token-primary", harness.namespace)
+        assert copy["data"] == {"token": "bmV3LXRva2Vu"}
 
 
 def test_a_promotion_clears_from_the_primary_and_the_status_what_the_target_dropped(

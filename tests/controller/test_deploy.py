@@ -36,7 +36,7 @@ from canary.sandbox import testing
 from canary.sandbox.api import Request
 from canary.sandbox.audit import Attributes, attributes
 from canary.webhooks import HttpWebhookRunner
-from tests.controller import test_autoscaling, test_ownership, test_scenarios
+from tests.controller import test_autoscaling, test_ownership, test_reads, test_scenarios
 from tests.controller.kube_fixtures import secret
 from tests.controller.kube_harness import (
     ON_A_CLUSTER,
@@ -50,7 +50,12 @@ from tests.install.kustomize import CLUSTER_WIDE, NAMESPACED, needs_kubectl, ren
 
 pytestmark = ON_A_CLUSTER
 
-SCENARIO_MODULES: tuple[ModuleType, ...] = (test_scenarios, test_autoscaling, test_ownership)
+SCENARIO_MODULES: tuple[ModuleType, ...] = (
+    test_scenarios,
+    test_autoscaling,
+    test_ownership,
+    test_reads,  # an Event recorded before a restart: its repeat is the only GET of an Event
+)
 Rule = tuple[str, str, str]
 """(apiGroup, resource[/subresource], verb)."""
 _namespaces = itertools.count(1)
