@@ -253,15 +253,21 @@ def test_conflicts_on_writes_are_survived(harness: Harness) -> None:
     server = harness.env.require_emulator()
     harness.given_initialized()
     harness.update_target("ghcr.io/stefanprodan/podinfo:6.0.1")
-    for method, path in (
-        ("PUT", "/status"),
-        ("PATCH", "/virtualservices/"),
-        ("PUT", "/deployments/podinfo-primary"),
-    ):
-        server.api.inject(Fault(method, path, 409, times=2, reason="Conflict"))
+    # Every write of the rollout is a patch carrying a resourceVersion (canary/kube/patches.py).
+    faults = [
+        Fault(method, path, 409, times=2, reason="Conflict")
+        for method, path in (
+            ("PATCH", "/canaries/podinfo/status"),
+            ("PATCH", "/virtualservices/"),
+            ("PATCH", "/deployments/podinfo-primary"),
+        )
+    ]
+    for fault in faults:
+        server.api.inject(fault)
 
     harness.run_until(lambda: harness.phase() == "Succeeded")
 
+    assert [f.times for f in faults] == [0, 0, 0], "every injected conflict was met"
     assert harness.image("podinfo-primary") == "ghcr.io/stefanprodan/podinfo:6.0.1"
     assert harness.routes() == Routes(100, 0)
 
