@@ -72,6 +72,48 @@ FAILURES = (
 )
 """Requests the workload answered with a 5xx over the interval."""
 
+# The *_SINCE counts name one selector three times, so it is spelled out once here.
+_ALL = (
+    "istio_requests_total{"
+    'reporter="destination",'
+    'destination_workload_namespace="{{ namespace }}",'
+    'destination_workload="{{ target }}"'
+    "}"
+)
+_5XX = (
+    "istio_requests_total{"
+    'reporter="destination",'
+    'destination_workload_namespace="{{ namespace }}",'
+    'destination_workload="{{ target }}",'
+    'response_code=~"5.*"'
+    "}"
+)
+REQUESTS_SINCE = (
+    f"sum((last_over_time({_ALL}[{{{{ interval }}}}]) - {_ALL} offset {{{{ interval }}}}) >= 0"
+    f" or last_over_time({_ALL}[{{{{ interval }}}}]))"
+)
+"""Requests the workload served since `interval` ago, counted exactly at scrape resolution.
+
+Per series: its latest sample in the range minus its sample at the range's start (the instant
+selector `offset interval`: the latest sample at or before it, within the 5 min lookback). A series
+with no sample at the start (born since, as each pod's 5xx series is at the first scrape after its
+first failure) counts its whole value: a counter starts at 0, which increase() never counts (it
+needs two samples of a series). A series whose value dropped (a restarted pod) counts its value
+since the restart, a lower bound, as `or` fills in the series the `>= 0` filter removed (set
+operators match on labels without the metric name). `last_over_time` rather than the instant
+selector keeps a series that went stale within the range (a pod deleted) at its last value.
+Unlike increase(), nothing is extrapolated, so a later read never comes back lower unless a
+counter reset or a series older than the lookback breaks the rule above. Not used yet: the
+sequential test still reads REQUESTS over the range since status.sequential.readingSince; what
+reading this instead gives is measured in docs/internals/benchmarks.md ("Diagnosed one by one").
+"""
+
+FAILURES_SINCE = (
+    f"sum((last_over_time({_5XX}[{{{{ interval }}}}]) - {_5XX} offset {{{{ interval }}}}) >= 0"
+    f" or last_over_time({_5XX}[{{{{ interval }}}}]))"
+)
+"""Requests the workload answered with a 5xx since `interval` ago, counted as REQUESTS_SINCE."""
+
 BUILTIN_QUERIES: Mapping[str, str] = {
     "request-success-rate": SUCCESS_RATE,
     "request-duration": REQUEST_DURATION,

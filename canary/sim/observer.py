@@ -198,6 +198,16 @@ def increases(
     return _sum(ok, failed), failed
 
 
+def counts_since(
+    side: SideSeries, since: float, until: float, visible: float
+) -> tuple[float | None, float | None]:
+    """promql.REQUESTS_SINCE and FAILURES_SINCE at `until` with the range `until - since`: the
+    exact counts the sequential test could read instead of increase() (measured, not used: see
+    docs/internals/benchmarks.md, "Diagnosed one by one")."""
+    ok, failed = side.counted_since(REQUEST_COLUMNS, since, until, visible)
+    return _sum(ok, failed), failed
+
+
 def success_rate_query(side: SideSeries, at: float, window: float, visible: float) -> Reading:
     """promql.SUCCESS_RATE: (sum(rate(non-5xx[window])) or vector(0)) / sum(rate(all[window])) * 100."""
     ok, failed = side.increase(REQUEST_COLUMNS, at - window, at, visible)

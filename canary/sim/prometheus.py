@@ -31,6 +31,8 @@ FIRST_BUCKET = 2
 COLUMNS = FIRST_BUCKET + len(BOUNDS)
 EXTRAPOLATION_THRESHOLD = 1.1
 """extrapolatedRate extrapolates to a range edge only when the gap is below 1.1 sample intervals."""
+LOOKBACK_SECONDS = 300
+"""An instant selector's lookback (Prometheus' --query.lookback-delta default, 5 min)."""
 
 
 def extrapolated_increase(
@@ -223,6 +225,40 @@ class SideSeries:
                 assert values is not None
                 totals[which] += values
                 present[which] = True
+        return [float(t) if p else None for t, p in zip(totals, present, strict=True)]
+
+    def counted_since(
+        self, columns: Sequence[int], range_start: float, range_end: float, visible_until: float
+    ) -> list[float | None]:
+        """promql.REQUESTS_SINCE's sum at `range_end` for each column; None when no series of it
+        has a sample in [range_start, min(range_end, visible_until)].
+
+        Per series: the latest sample in that range minus the latest at or before `range_start`
+        within LOOKBACK_SECONDS (inclusive at both ends, as Prometheus 2.x's instant selector);
+        the whole latest value when there is none (a series born since) or when it dropped below
+        it (a counter reset: the count since the restart).
+        """
+        cols = np.asarray(columns)
+        totals = np.zeros(len(cols))
+        present = np.zeros(len(cols), dtype=bool)
+        for pod in self.pods:
+            times = pod.times
+            low = int(np.searchsorted(times, range_start, "left"))
+            high = int(np.searchsorted(times, min(range_end, visible_until), "right"))
+            if high <= low:
+                continue
+            born = pod.births[cols]
+            # A series has a latest sample in the range once it is born before `high`.
+            has_last = (born >= 0) & (born < high)
+            last = pod.rows[high - 1][cols].astype(np.float64)
+            before = int(np.searchsorted(times, min(range_start, visible_until), "right")) - 1
+            looked_back = before >= 0 and times[before] >= range_start - LOOKBACK_SECONDS
+            has_start = (born >= 0) & (born <= before) & looked_back
+            first = pod.rows[max(before, 0)][cols].astype(np.float64)
+            difference = last - first
+            value = np.where(has_start & (difference >= 0), difference, last)
+            totals += np.where(has_last, value, 0.0)
+            present |= has_last
         return [float(t) if p else None for t, p in zip(totals, present, strict=True)]
 
 

@@ -20,7 +20,13 @@ import pytest
 
 from canary.api.loading import load_canary
 from canary.metrics import promql
-from canary.sim.observer import increases, p99_query, query_range, success_rate_query
+from canary.sim.observer import (
+    counts_since,
+    increases,
+    p99_query,
+    query_range,
+    success_rate_query,
+)
 from canary.sim.prometheus import BOUNDS, COLUMNS, FAILED, FIRST_BUCKET, OK, Pod, SideSeries
 from tests.metrics.conftest import PrometheusServer, binaries, serving
 
@@ -251,6 +257,32 @@ def test_traffic_increase_is_what_prometheus_answers(
     mismatches = []
     for at in TIMES:
         all_modelled, failed_modelled = increases(side, at - window, at, at)
+        for real, modelled in (
+            (instant(server, requests, at), all_modelled),
+            (instant(server, failures, at), failed_modelled),
+        ):
+            if not same(real, modelled):
+                mismatches.append((at, real, modelled))
+    assert not mismatches, mismatches[:5]
+
+
+@pytest.mark.parametrize("workload", ["steady", "rare", "late", "reset", "stops"])
+@pytest.mark.parametrize("window", [17, 60, 200, 450, 1200])
+def test_counts_since_are_what_prometheus_answers(
+    server: PrometheusServer, model: list[History], workload: str, window: int
+) -> None:
+    """The sequential test's cumulative reads: series born since the start (the 5xx of "rare",
+    all of "late" born at 600 s), absent at the start (at < window, or a start past the lookback),
+    a counter reset ("reset" at 700 s) and series that stopped growing ("stops")."""
+    side = _history(model, workload)
+    interval = f"{window}s"
+    requests, failures = (
+        query(promql.REQUESTS_SINCE, workload, interval),
+        query(promql.FAILURES_SINCE, workload, interval),
+    )
+    mismatches = []
+    for at in TIMES:
+        all_modelled, failed_modelled = counts_since(side, at - window, at, at)
         for real, modelled in (
             (instant(server, requests, at), all_modelled),
             (instant(server, failures, at), failed_modelled),
