@@ -207,13 +207,15 @@ class MetricAnalyzer:
     ) -> TrafficSample | None:
         """Requests and 5xx of each side; None if Prometheus fails.
 
-        With `since` (the engine's Needs.traffic_since) the window is `traffic_window(since, at)`:
-        `increase(...[N s])` with N the whole seconds from `since`, evaluated at since + N, so
-        consecutive windows are contiguous and never overlap (a window under a second is empty:
-        zeros, no query). Without it, the analysis interval ending at `at`.
+        With `since` (the engine's Needs.traffic_since, the sequential test's readingSince) the
+        window is `traffic_window(since, at)` and the counts are exact at scrape resolution
+        (promql.REQUESTS_SINCE, FAILURES_SINCE over N s, N the whole seconds from `since`, evaluated
+        at since + N). Without it, `increase()` over the analysis interval ending at `at`.
         """
         interval = canary.spec.analysis.interval
+        queries = (("requests", promql.REQUESTS), ("failures", promql.FAILURES))
         if since is not None:
+            queries = (("requests", promql.REQUESTS_SINCE), ("failures", promql.FAILURES_SINCE))
             start, end = traffic_window(since, at)
             seconds = round((end - start).total_seconds())
             if seconds < 1:
@@ -223,10 +225,7 @@ class MetricAnalyzer:
         try:
             for side in SIDES:
                 variables = promql.builtin_variables(canary, side, interval)
-                for kind, template in (
-                    ("requests", promql.REQUESTS),
-                    ("failures", promql.FAILURES),
-                ):
+                for kind, template in queries:
                     value = self._provider.query(promql.render(template, variables), at)
                     counts[f"{side}_{kind}"] = count(value)
         except (MetricProviderError, promql.TemplateError):
@@ -253,7 +252,7 @@ def renderer(
 
 
 def count(value: float | None) -> int:
-    """increase() extrapolates, so counts come back as floats; no data (or NaN) is zero."""
+    """increase() extrapolates, so counts may come back as floats; no data (or NaN) is zero."""
     if value is None or not math.isfinite(value):
         return 0
     return round(value)

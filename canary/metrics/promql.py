@@ -103,9 +103,9 @@ since the restart, a lower bound, as `or` fills in the series the `>= 0` filter 
 operators match on labels without the metric name). `last_over_time` rather than the instant
 selector keeps a series that went stale within the range (a pod deleted) at its last value.
 Unlike increase(), nothing is extrapolated, so a later read never comes back lower unless a
-counter reset or a series older than the lookback breaks the rule above. Not used yet: the
-sequential test still reads REQUESTS over the range since status.sequential.readingSince; what
-reading this instead gives is measured in docs/internals/benchmarks.md ("Diagnosed one by one").
+counter reset or a series older than the lookback breaks the rule above. The sequential test
+reads it over the range since status.sequential.readingSince (MetricAnalyzer.traffic with
+`since`); why, with the numbers, in docs/internals/benchmarks.md ("Diagnosed one by one").
 """
 
 FAILURES_SINCE = (

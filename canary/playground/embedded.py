@@ -3,7 +3,8 @@
 NOT FOR PRODUCTION. When no `prometheus` binary is on PATH the playground runs the controller
 in-process with `MetricAnalyzer(EmbeddedProvider(telemetry), ...)` instead of a
 PrometheusProvider. It answers exactly the controller's built-in queries of
-`canary.metrics.promql` (SUCCESS_RATE, REQUEST_DURATION, REQUESTS, FAILURES), rendered for any
+`canary.metrics.promql` (SUCCESS_RATE, REQUEST_DURATION, REQUESTS, FAILURES and the *_SINCE
+counts), rendered for any
 namespace, workload and interval, from the requests `Telemetry` counted (reporter="destination");
 every other query (MetricTemplates) raises MetricProviderError naming the limitation.
 
@@ -86,6 +87,8 @@ _QUERIES: tuple[tuple[str, str, Aggregate], ...] = (
     ("request-duration", promql.REQUEST_DURATION, p99_duration),
     ("requests", promql.REQUESTS, request_count),
     ("failures", promql.FAILURES, failure_count),
+    ("requests-since", promql.REQUESTS_SINCE, request_count),
+    ("failures-since", promql.FAILURES_SINCE, failure_count),
 )
 
 _STRING = r'((?:[^"\\]|\\.)*)'

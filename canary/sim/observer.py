@@ -174,14 +174,15 @@ class PrometheusObserver:
         )
 
     def traffic(self, since: int, until: int) -> TrafficSample:
-        """REQUESTS and FAILURES (sum(increase(istio_requests_total[until - since]))) at `until`,
-        rounded as canary.metrics.analyzer.count() rounds them (no data counts 0)."""
+        """REQUESTS_SINCE and FAILURES_SINCE over `until - since` at `until` (the counts since
+        `since` at scrape resolution), rounded as canary.metrics.analyzer.count() rounds them (no
+        data counts 0)."""
         self._sync()
         if until <= since:
             return TrafficSample(0, 0, 0, 0)
         counts = []
         for side in (self.canary, self.primary):
-            requests, failures = increases(side, since, until, until - self._lag)
+            requests, failures = counts_since(side, since, until, until - self._lag)
             counts += [_count(requests), _count(failures)]
         return TrafficSample(*counts)
 
@@ -202,8 +203,8 @@ def counts_since(
     side: SideSeries, since: float, until: float, visible: float
 ) -> tuple[float | None, float | None]:
     """promql.REQUESTS_SINCE and FAILURES_SINCE at `until` with the range `until - since`: the
-    exact counts the sequential test could read instead of increase() (measured, not used: see
-    docs/internals/benchmarks.md, "Diagnosed one by one")."""
+    sequential test's cumulative counts, exact at scrape resolution (a new series' first count
+    included; see docs/internals/benchmarks.md, "Diagnosed one by one")."""
     ok, failed = side.counted_since(REQUEST_COLUMNS, since, until, visible)
     return _sum(ok, failed), failed
 

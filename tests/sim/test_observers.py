@@ -124,14 +124,15 @@ def observed(rps: float, seconds: int, **prometheus: Any) -> tuple[Traffic, Prom
     return traffic, observer
 
 
-def test_the_first_scrape_of_a_new_series_is_its_baseline() -> None:
+def test_the_first_scrape_of_a_new_series_counts_from_zero() -> None:
     """Given a canary that starts serving at 0 s with scrapes at 14 s, 29 s, ..., when the
-    controller counts its requests over [0, 20) (one scrape in the window), then it sees no data:
-    the first scrape only creates the series."""
+    sequential test counts its requests since 0 s at 20 s (one scrape in the range), then it sees
+    every request up to that scrape: a new series counts from 0 (promql.REQUESTS_SINCE), where
+    increase() would see nothing until the series' second sample."""
     traffic, observer = observed(100, 60, scrape_interval="15s", phase="14s", pods=1)
-    assert traffic.sample(0, 20).canary_requests > 0
-    assert observer.traffic(0, 20).canary_requests == 0
-    assert observer.traffic(0, 40).canary_requests > 0
+    assert traffic.sample(0, 20).canary_requests > traffic.sample(0, 14).canary_requests > 0
+    assert observer.traffic(0, 20).canary_requests == traffic.sample(0, 14).canary_requests
+    assert observer.traffic(0, 40).canary_requests == traffic.sample(0, 29).canary_requests
 
 
 def test_a_scrape_being_ingested_is_not_seen() -> None:
