@@ -39,9 +39,11 @@ class Observer(Protocol):
         """The metric over its `interval` ending at `now` (seconds), with judge samples if any."""
         ...
 
-    def traffic(self, since: int, until: int) -> TrafficSample:
-        """Requests and 5xx of each side from `since` to `until` (seconds; `until` is now), the
-        sequential test's sample. Exact: the counts of the seconds in [since, until)."""
+    def traffic(self, since: int, until: int, *, cumulative: bool = True) -> TrafficSample:
+        """Requests and 5xx of each side from `since` to `until` (seconds; `until` is now). Exact:
+        the counts of the seconds in [since, until). `cumulative`: the sequential test's read
+        since its start (the controller's *_SINCE queries); else an analysis interval's sample
+        (REQUESTS and FAILURES, increase()), as MetricAnalyzer.traffic reads without `since`."""
         ...
 
 
@@ -99,7 +101,7 @@ class ExactObserver:
             primary_series=samples(traffic.primary) if judged else None,
         )
 
-    def traffic(self, since: int, until: int) -> TrafficSample:
+    def traffic(self, since: int, until: int, *, cumulative: bool = True) -> TrafficSample:
         return self._traffic.sample(since, until)
 
 
@@ -173,16 +175,17 @@ class PrometheusObserver:
             primary_series=series(self.primary) if judged else None,
         )
 
-    def traffic(self, since: int, until: int) -> TrafficSample:
+    def traffic(self, since: int, until: int, *, cumulative: bool = True) -> TrafficSample:
         """REQUESTS_SINCE and FAILURES_SINCE over `until - since` at `until` (the counts since
-        `since` at scrape resolution), rounded as canary.metrics.analyzer.count() rounds them (no
-        data counts 0)."""
+        `since` at scrape resolution), or with `cumulative=False` REQUESTS and FAILURES
+        (increase()); rounded as canary.metrics.analyzer.count() rounds them (no data counts 0)."""
         self._sync()
         if until <= since:
             return TrafficSample(0, 0, 0, 0)
+        read = counts_since if cumulative else increases
         counts = []
         for side in (self.canary, self.primary):
-            requests, failures = counts_since(side, since, until, until - self._lag)
+            requests, failures = read(side, since, until, until - self._lag)
             counts += [_count(requests), _count(failures)]
         return TrafficSample(*counts)
 

@@ -143,7 +143,9 @@ def simulate(canary: Canary, scenario: Scenario, seed: int = 1) -> Outcome:
             since = last_analysis
             if wanted.traffic_since is not None:
                 since = int((wanted.traffic_since - EPOCH).total_seconds())
-            traffic = observer.traffic(since, now)
+            # With a reading start the sequential test reads the run so far (the *_SINCE counts);
+            # without one, the analysis interval's requests, as MetricAnalyzer.traffic does.
+            traffic = observer.traffic(since, now, cumulative=wanted.traffic_since is not None)
             last_analysis = now
         obs = Observations(
             now=EPOCH + timedelta(seconds=now),

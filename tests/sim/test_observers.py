@@ -135,6 +135,15 @@ def test_the_first_scrape_of_a_new_series_counts_from_zero() -> None:
     assert observer.traffic(0, 40).canary_requests == traffic.sample(0, 29).canary_requests
 
 
+def test_an_analysis_intervals_sample_misses_a_new_series_first_scrape() -> None:
+    """Given the same canary, when the sample is an analysis interval's (no sequential test: the
+    controller's REQUESTS, increase()), then the first scrape only creates the series."""
+    traffic, observer = observed(100, 60, scrape_interval="15s", phase="14s", pods=1)
+    assert traffic.sample(0, 20).canary_requests > 0
+    assert observer.traffic(0, 20, cumulative=False).canary_requests == 0
+    assert observer.traffic(0, 40, cumulative=False).canary_requests > 0
+
+
 def test_a_scrape_being_ingested_is_not_seen() -> None:
     """Given scrapes at 0 s, 15 s, 30 s and 45 s, when the controller asks at 45 s with a 1 s lag,
     then the 45 s scrape is missing and [15 s, 45 s] holds only two samples."""
