@@ -48,14 +48,11 @@ def _strict(schema: Any) -> Any:
     return out
 
 
-@functools.cache
-def istio_validator(api_version: str, kind: str) -> jsonschema.Draft4Validator:
-    group, _, version = api_version.partition("/")
-    crd = next(
-        d
-        for d in _istio_documents()
-        if d["spec"]["group"] == group and d["spec"]["names"]["kind"] == kind
-    )
+def served_schema(crd: dict[str, Any], api_version: str, kind: str,
+                  metadata_required: tuple[str, ...] = ("name",)) -> dict[str, Any]:  # fmt: skip
+    """The strict schema of `crd`'s served version of `api_version`, with apiVersion, kind and
+    the metadata fields a manifest sets (name, namespace, labels, annotations) pinned."""
+    version = api_version.partition("/")[2]
     served = next(v for v in crd["spec"]["versions"] if v["name"] == version and v["served"])
     schema = _strict(copy.deepcopy(served["schema"]["openAPIV3Schema"]))
     schema["properties"]["apiVersion"] = {"enum": [api_version]}
@@ -68,8 +65,21 @@ def istio_validator(api_version: str, kind: str) -> jsonschema.Draft4Validator:
             "labels": {"type": "object", "additionalProperties": {"type": "string"}},
             "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
         },
-        "required": ["name"],
+        "required": list(metadata_required),
     }
+    result: dict[str, Any] = schema
+    return result
+
+
+@functools.cache
+def istio_validator(api_version: str, kind: str) -> jsonschema.Draft4Validator:
+    group = api_version.partition("/")[0]
+    crd = next(
+        d
+        for d in _istio_documents()
+        if d["spec"]["group"] == group and d["spec"]["names"]["kind"] == kind
+    )
+    schema = served_schema(crd, api_version, kind)
     schema["required"] = ["apiVersion", "kind", "metadata", "spec"]
     schema.pop("additionalProperties", None)
     return jsonschema.Draft4Validator(schema)

@@ -24,7 +24,7 @@ import yaml
 
 from canary.api.crdgen import render_crds
 from canary.commands import controller
-from tests.controller.kube_schemas import KUBERNETES_VERSION, _strict
+from tests.controller.kube_schemas import KUBERNETES_VERSION, _strict, served_schema
 from tests.install.kustomize import (
     CLUSTER_WIDE,
     DEPLOY,
@@ -86,22 +86,8 @@ def _operator_validator(api_version: str, kind: str) -> jsonschema.Draft4Validat
     """The schema of `api_version`'s `kind` in its vendored CRD, made strict (unknown fields are
     errors, as tests/controller/kube_schemas.py makes Istio's)."""
     crd = yaml.safe_load(OPERATOR_CRDS[(api_version, kind)].read_text())
-    version = api_version.partition("/")[2]
-    served = next(v for v in crd["spec"]["versions"] if v["name"] == version and v["served"])
-    schema = _strict(copy.deepcopy(served["schema"]["openAPIV3Schema"]))
-    schema["properties"]["apiVersion"] = {"enum": [api_version]}
-    schema["properties"]["kind"] = {"enum": [kind]}
-    schema["properties"]["metadata"] = {
-        "type": "object",
-        "properties": {
-            "name": {"type": "string"},
-            "namespace": {"type": "string"},
-            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-            "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
-        },
-        "required": ["name", "namespace"],
-        "additionalProperties": False,
-    }
+    schema = served_schema(crd, api_version, kind, ("name", "namespace"))
+    schema["properties"]["metadata"]["additionalProperties"] = False
     schema["required"] = sorted({"apiVersion", "kind", "metadata", *schema.get("required", [])})
     return jsonschema.Draft4Validator(schema)
 

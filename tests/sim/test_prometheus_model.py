@@ -11,9 +11,10 @@ import math
 import subprocess
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -248,21 +249,10 @@ def test_success_rate_and_p99_are_what_prometheus_answers(
 def test_traffic_increase_is_what_prometheus_answers(
     server: PrometheusServer, model: list[History], workload: str, window: int
 ) -> None:
-    side = _history(model, workload)
-    interval = f"{window}s"
-    requests, failures = (
-        query(promql.REQUESTS, workload, interval),
-        query(promql.FAILURES, workload, interval),
-    )
-    mismatches = []
-    for at in TIMES:
-        all_modelled, failed_modelled = increases(side, at - window, at, at)
-        for real, modelled in (
-            (instant(server, requests, at), all_modelled),
-            (instant(server, failures, at), failed_modelled),
-        ):
-            if not same(real, modelled):
-                mismatches.append((at, real, modelled))
+    mismatches = _count_mismatches(
+        server, _history(model, workload), workload, window,
+        (promql.REQUESTS, promql.FAILURES), increases,
+    )  # fmt: skip
     assert not mismatches, mismatches[:5]
 
 
@@ -274,22 +264,31 @@ def test_counts_since_are_what_prometheus_answers(
     """The sequential test's cumulative reads: series born since the start (the 5xx of "rare",
     all of "late" born at 600 s), absent at the start (at < window, or a start past the lookback),
     a counter reset ("reset" at 700 s) and series that stopped growing ("stops")."""
-    side = _history(model, workload)
+    mismatches = _count_mismatches(
+        server, _history(model, workload), workload, window,
+        (promql.REQUESTS_SINCE, promql.FAILURES_SINCE), counts_since,
+    )  # fmt: skip
+    assert not mismatches, mismatches[:5]
+
+
+def _count_mismatches(
+    server: PrometheusServer, side: SideSeries, workload: str, window: int,
+    templates: tuple[str, str], modelled: Callable[..., tuple[float | None, float | None]],
+) -> list[tuple[float, Any, Any]]:  # fmt: skip
+    """(time, Prometheus' answer, the model's) wherever the two count queries over `window`
+    disagree at one of TIMES."""
     interval = f"{window}s"
-    requests, failures = (
-        query(promql.REQUESTS_SINCE, workload, interval),
-        query(promql.FAILURES_SINCE, workload, interval),
-    )
+    requests, failures = (query(t, workload, interval) for t in templates)
     mismatches = []
     for at in TIMES:
-        all_modelled, failed_modelled = counts_since(side, at - window, at, at)
-        for real, modelled in (
+        all_modelled, failed_modelled = modelled(side, at - window, at, at)
+        for real, model_value in (
             (instant(server, requests, at), all_modelled),
             (instant(server, failures, at), failed_modelled),
         ):
-            if not same(real, modelled):
-                mismatches.append((at, real, modelled))
-    assert not mismatches, mismatches[:5]
+            if not same(real, model_value):
+                mismatches.append((at, real, model_value))
+    return mismatches
 
 
 @pytest.mark.parametrize("workload", ["steady", "late"])
